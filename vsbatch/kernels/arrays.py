@@ -53,11 +53,9 @@ class LightCurves:
         parts = []
         for t, m, e in segments:
             order = np.argsort(t, kind="stable")
-            parts.append(
-                (np.asarray(t, float)[order], np.asarray(m, float)[order], np.asarray(e, float)[order])
-            )
+            parts.append(tuple(np.asarray(a, np.float64)[order] for a in (t, m, e)))
         if not parts:
             empty = np.zeros(0, dtype=np.float64)
             return cls(offsets, empty, empty.copy(), empty.copy())
-        time, mag, err = (np.concatenate(col).astype(np.float64) for col in zip(*parts, strict=True))
+        time, mag, err = (np.concatenate(col) for col in zip(*parts, strict=True))
         return cls(offsets, time, mag, err)

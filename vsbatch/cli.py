@@ -1,0 +1,165 @@
+"""The ``vsbatch`` command: thin wrappers over the Python API (``vsbatch.api``).
+
+Exit codes: 0 success, 2 bad input or usage, 1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+
+from vsbatch import __version__
+from vsbatch.errors import VsbatchError
+
+
+def _key_values(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise argparse.ArgumentTypeError(f"expected NAME=COLUMN, got {item!r}")
+        out[key] = value
+    return out
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from vsbatch.cluster import ClusterSpec
+    from vsbatch.config import RunConfig
+    from vsbatch.pipeline import run
+
+    config = RunConfig(
+        min_epochs=args.min_epochs,
+        partition_epochs=args.partition_epochs,
+        column_map=_key_values(args.column),
+    )
+    cluster = ClusterSpec(
+        cluster="none" if args.no_cluster else args.cluster,
+        workers=args.workers,
+        threads_per_worker=args.threads_per_worker,
+        memory_limit=args.memory_limit,
+    )
+    summary = run(
+        args.input,
+        args.output,
+        config,
+        cluster,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        update=args.update,
+        keep_going=args.keep_going,
+    )
+    print(summary.text())
+    return 0
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from vsbatch.io.text import ingest_text
+
+    summary = ingest_text(args.inputs, args.output, band=args.band, keep_going=args.keep_going)
+    for file, reason in summary.failed_files:
+        print(f"failed: {file}: {reason}", file=sys.stderr)
+    print(
+        f"ingested {summary.sources} sources, {summary.epochs} epochs -> {summary.output}"
+        + (f" ({len(summary.failed_files)} files failed)" if summary.failed_files else "")
+    )
+    return 0
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    from vsbatch.query import format_result, query
+
+    text = format_result(query(args.catalog, args.sql), args.format, args.output)
+    if text is not None:
+        print(text, end="" if text.endswith("\n") else "\n")
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from vsbatch.schema import describe
+
+    print(describe(args.table))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vsbatch", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"vsbatch {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="light curves (Parquet) -> partitioned Parquet catalog")
+    p.add_argument("input", help="Parquet file, folder, glob or fsspec URL (long or nested)")
+    p.add_argument("-o", "--output", required=True, help="catalog folder")
+    p.add_argument("--cluster", default="local", help="local (default) or tcp://host:port")
+    p.add_argument("--no-cluster", action="store_true", help="run in this process (debugging)")
+    p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    p.add_argument("--threads-per-worker", type=int, default=1)
+    p.add_argument("--memory-limit", help="per worker, e.g. 4GiB (default: share of RAM)")
+    p.add_argument("--partition-epochs", type=int, default=100_000, help="cost bound")
+    p.add_argument("--min-epochs", type=int, default=5, help="fewer valid epochs -> failure")
+    p.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="NAME=COLUMN",
+        help="map a vsbatch column to the input's (time=hjd, mag_err=magerr, lc=lightcurve)",
+    )
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    mode.add_argument("--overwrite", action="store_true", help="replace an existing catalog")
+    mode.add_argument("--update", action="store_true", help="recompute changed partitions")
+    p.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="record unreadable files and crashed partitions as failures and go on",
+    )
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("ingest", help="text light curves -> nested Parquet input")
+    p.add_argument("inputs", nargs="+", help="files, folders or globs of text light curves")
+    p.add_argument("-o", "--output", required=True, help="output .parquet file")
+    p.add_argument("--band", help="band name for files without a band column")
+    p.add_argument("--keep-going", action="store_true", help="record unreadable files, go on")
+    p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser("query", help="SQL over a catalog (tables: catalog, failures)")
+    p.add_argument("catalog")
+    p.add_argument("sql")
+    p.add_argument("--format", default="table", choices=["table", "csv", "json", "parquet"])
+    p.add_argument("-o", "--output", help="write the result to a file")
+    p.set_defaults(func=_cmd_query)
+
+    p = sub.add_parser("schema", help="columns, types, units and descriptions")
+    p.add_argument("table", nargs="?", default="catalog", choices=["catalog", "failures", "input"])
+    p.set_defaults(func=_cmd_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    log = logging.getLogger("vsbatch")
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        return args.func(args)
+    except VsbatchError as exc:
+        print(f"vsbatch: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except argparse.ArgumentTypeError as exc:
+        print(f"vsbatch: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - internal error: exit 1 with the traceback
+        traceback.print_exc()
+        print(f"vsbatch: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

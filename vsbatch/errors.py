@@ -1,0 +1,19 @@
+"""Errors that map to the CLI's exit codes: 2 for bad input or usage, 1 for anything else."""
+
+
+class VsbatchError(Exception):
+    """Base class of the errors vsbatch raises on purpose."""
+
+    exit_code = 1
+
+
+class InputError(VsbatchError):
+    """The input cannot be processed: names the file, the column and, where known, the source."""
+
+    exit_code = 2
+
+
+class UsageError(VsbatchError):
+    """A command was called in a way that cannot work (existing catalog, bad option, ...)."""
+
+    exit_code = 2

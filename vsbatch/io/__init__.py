@@ -1,0 +1,1 @@
+"""Reading inputs, ingesting text light curves and writing catalogs."""

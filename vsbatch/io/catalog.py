@@ -1,0 +1,219 @@
+"""The output catalog: Hive-partitioned Parquet, a failures table, and the manifest commit point.
+
+Layout (the contract SQL engines rely on)::
+
+    CATALOG/part=o<order>p<prefix>/part-o<order>p<prefix>.parquet  one row per (source, band)
+    CATALOG/_failures.parquet                                      every light curve not processed
+    CATALOG/_manifest.json                                         written last: the commit point
+    CATALOG/_staging/<run_id>/                                     work in progress, never table data
+
+The table is every Parquet file whose path has no component starting with ``_`` or ``.``.
+Partition files are written in the staging folder and moved into place only at commit, each by
+an atomic rename, so no reader ever sees a half-written file; ``open_catalog`` reads exactly the
+files the manifest lists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from vsbatch.errors import UsageError
+from vsbatch.schema import (
+    DATA_FILE_SUFFIX,
+    FAILURES_FILE,
+    MANIFEST_FILE,
+    PARTITION_KEY,
+    STAGING_DIR,
+    table_schema,
+)
+
+PARQUET_OPTIONS = {"compression": "zstd", "write_statistics": True}
+
+
+def partition_file(partition: str) -> str:
+    """Path of a partition's data file relative to the catalog root."""
+    return f"{PARTITION_KEY}={partition}/part-{partition}{DATA_FILE_SUFFIX}"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> None:
+    """Write to a hidden temporary file beside ``path``, fsync, then rename over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        pq.write_table(table, tmp, **PARQUET_OPTIONS)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_json_atomic(data: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=1, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+@dataclass(frozen=True)
+class PartitionRecord:
+    """A finished partition as the manifest records it."""
+
+    name: str
+    file: str | None  # relative to the catalog root; None when no light curve survived
+    rows: int
+    sources: int
+    failures: int
+    input_epochs: int
+    fingerprint: str  # content hash of the partition's input epochs
+    sha256: str | None
+
+
+@dataclass
+class Manifest:
+    """``_manifest.json``: what a committed catalog holds and how it was made."""
+
+    run_id: str
+    vsbatch_version: str
+    created: str
+    input: str
+    config: dict
+    config_hash: str
+    partition_tree: list[str]
+    partitions: list[PartitionRecord]
+    failures_file: str
+    failures_rows: int
+    carried_columns: list[str]
+    source_id_type: str
+    stats: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Manifest:
+        data = dict(data)
+        data["partitions"] = [PartitionRecord(**p) for p in data["partitions"]]
+        return cls(**data)
+
+    @property
+    def files(self) -> list[str]:
+        return [p.file for p in self.partitions if p.file]
+
+
+def read_manifest(root: Path) -> Manifest | None:
+    path = Path(root) / MANIFEST_FILE
+    if not path.exists():
+        return None
+    with open(path, encoding="utf-8") as fh:
+        return Manifest.from_json(json.load(fh))
+
+
+def check_output_state(root: Path, resume: bool, overwrite: bool, update: bool) -> None:
+    """Refuse to clobber an existing catalog unless told how to treat it."""
+    if sum([resume, overwrite, update]) > 1:
+        raise UsageError("choose at most one of --resume, --overwrite, --update")
+    root = Path(root)
+    if not root.exists() or resume or overwrite or update:
+        return
+    if (root / MANIFEST_FILE).exists() or (root / STAGING_DIR).exists():
+        raise UsageError(
+            f"{root} already holds a catalog (or an interrupted run); use --resume to continue, "
+            "--overwrite to replace it, or --update to recompute what changed"
+        )
+    if any(root.iterdir()):
+        raise UsageError(f"{root} exists and is not an empty folder or a vsbatch catalog")
+
+
+def commit(root: Path, staging: Path, manifest: Manifest, failures: pa.Table) -> None:
+    """Move staged partition files into place, write failures, then the manifest; clean up.
+
+    Files of a previous manifest that the new one does not list are removed only after the new
+    manifest is written, so a crash at any point leaves the previous commit readable.
+    """
+    root = Path(root)
+    previous = read_manifest(root)
+    for rel in manifest.files:
+        src = staging / rel
+        if src.exists():  # already moved by a commit that crashed part-way
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, root / rel)
+    write_parquet_atomic(failures, root / FAILURES_FILE)
+    write_json_atomic(manifest.to_json(), root / MANIFEST_FILE)
+    if previous is not None:
+        for rel in set(previous.files) - set(manifest.files):
+            with contextlib.suppress(FileNotFoundError):
+                (root / rel).unlink()
+            with contextlib.suppress(OSError):
+                (root / rel).parent.rmdir()
+    shutil.rmtree(root / STAGING_DIR, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """A committed catalog, read through its manifest (never a half-written or stale file)."""
+
+    root: Path
+    manifest: Manifest
+
+    @property
+    def files(self) -> list[Path]:
+        return [self.root / f for f in self.manifest.files]
+
+    def to_table(self, columns: list[str] | None = None) -> pa.Table:
+        """The committed rows, with the Hive ``part`` column, sorted by partition file."""
+        if not self.files:
+            return pa.table({})
+        hive = ds.partitioning(pa.schema([(PARTITION_KEY, pa.string())]), flavor="hive")
+        dataset = ds.dataset(
+            [str(f) for f in self.files],
+            format="parquet",
+            partitioning=hive,
+            partition_base_dir=str(self.root),
+        )
+        return dataset.to_table(columns=columns)
+
+    def to_pandas(self, columns: list[str] | None = None):  # noqa: ANN201 - pandas is optional
+        return self.to_table(columns).to_pandas()
+
+    def failures(self) -> pa.Table:
+        path = self.root / self.manifest.failures_file
+        if not path.exists():
+            return table_schema("failures").arrow().empty_table()
+        return pq.read_table(path)
+
+
+def open_catalog(path: str | os.PathLike) -> Catalog:
+    """Open a committed catalog; raises UsageError when no manifest is there."""
+    root = Path(path)
+    manifest = read_manifest(root)
+    if manifest is None:
+        raise UsageError(f"{root}: no {MANIFEST_FILE}; not a committed vsbatch catalog")
+    return Catalog(root, manifest)

@@ -1,0 +1,330 @@
+"""Open, validate and read light-curve inputs (long or nested Parquet) through pyarrow.dataset.
+
+Validation happens before any work: every file's schema is checked against
+``schemas/input.json`` and every error names the file and the column. The input is cut into
+*units* (a file, or a group of its row groups) that the pipeline reads in parallel; a unit is
+always returned in long format (one row per epoch) with canonical column names and types.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from vsbatch.errors import InputError
+from vsbatch.schema import input_columns, nested_column_name, renamed_on_output
+
+LONG = "long"
+NESTED = "nested"
+_UNIT_ROWS = 2_000_000  # rows of one read unit: bounds a worker's memory during the shuffle
+
+_TYPE_NAMES = {
+    "float64": (pa.types.is_float64,),
+    "float32": (pa.types.is_float32,),
+    "int64": (pa.types.is_int64,),
+    "int32": (pa.types.is_int32,),
+    "string": (pa.types.is_string, pa.types.is_large_string),
+}
+
+
+def _type_ok(arrow_type: pa.DataType, allowed: Iterable[str]) -> bool:
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    return any(check(arrow_type) for name in allowed for check in _TYPE_NAMES[name])
+
+
+@dataclass(frozen=True)
+class ReadUnit:
+    """A piece of the input read by one task: a file and, for big files, some row groups."""
+
+    path: str
+    row_groups: tuple[int, ...] | None = None
+
+    @property
+    def label(self) -> str:
+        if self.row_groups is None:
+            return self.path
+        return f"{self.path} (row groups {self.row_groups[0]}-{self.row_groups[-1]})"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """A validated input: where it is, its layout, and how its columns map to vsbatch's."""
+
+    source: str
+    layout: str  # LONG or NESTED
+    files: tuple[str, ...]
+    filesystem: pafs.FileSystem = field(compare=False, repr=False)
+    renames: dict[str, str] = field(default_factory=dict)  # file column -> canonical name
+    source_id_type: pa.DataType = pa.string()
+    has_band: bool = False
+    extra_columns: tuple[str, ...] = ()  # per-source candidates, as named in the file
+    ignored_fields: tuple[str, ...] = ()
+
+    def output_name(self, column: str) -> str:
+        return renamed_on_output().get(column, column)
+
+
+def _resolve(source: str) -> tuple[pafs.FileSystem, list[str]]:
+    """Files of a path, folder, glob or URL (Arrow filesystems, else fsspec)."""
+    if "://" in source:
+        try:
+            fs, path = pafs.FileSystem.from_uri(source)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            import fsspec
+
+            fsspec_fs, path = fsspec.core.url_to_fs(source)
+            fs = pafs.PyFileSystem(pafs.FSSpecHandler(fsspec_fs))
+    else:
+        fs, path = pafs.LocalFileSystem(), os.path.abspath(source)
+        if any(ch in source for ch in "*?["):
+            files = sorted(glob.glob(source, recursive=True))
+            return fs, [os.path.abspath(f) for f in files if os.path.isfile(f)]
+    info = fs.get_file_info(path)
+    if info.type == pafs.FileType.NotFound:
+        raise InputError(f"{source}: no such file or folder")
+    if info.type == pafs.FileType.Directory:
+        selector = pafs.FileSelector(path, recursive=True)
+        files = [
+            f.path
+            for f in fs.get_file_info(selector)
+            if f.type == pafs.FileType.File
+            and not any(p.startswith(("_", ".")) for p in os.path.relpath(f.path, path).split("/"))
+        ]
+        return fs, sorted(files)
+    return fs, [path]
+
+
+def _file_schema(fs: pafs.FileSystem, path: str) -> pa.Schema:
+    try:
+        with fs.open_input_file(path) as fh:
+            return pq.ParquetFile(fh).schema_arrow
+    except OSError as exc:  # pyarrow raises ArrowInvalid/OSError for unreadable or corrupt files
+        raise InputError(f"{path}: cannot read as Parquet ({exc})") from exc
+
+
+def open_input(
+    source: str, column_map: dict[str, str] | None = None, keep_going: bool = False
+) -> tuple[InputSpec, list[tuple[str, str]]]:
+    """Validate an input and return it with the files skipped under ``keep_going``.
+
+    ``column_map`` maps canonical names to the input's (``{"time": "hjd"}``).
+    Returns ``(spec, skipped)`` where ``skipped`` lists ``(file, reason)``.
+    """
+    fs, files = _resolve(source)
+    if not files:
+        raise InputError(f"{source}: no input files found")
+    column_map = dict(column_map or {})
+    renames = {v: k for k, v in column_map.items()}
+    good: list[tuple[str, pa.Schema]] = []
+    skipped: list[tuple[str, str]] = []
+    for path in files:
+        try:
+            good.append((path, _file_schema(fs, path)))
+        except InputError as exc:
+            if not keep_going:
+                raise
+            skipped.append((path, str(exc)))
+    if not good:
+        raise InputError(f"{source}: none of the {len(files)} input files could be read")
+    nested_name = column_map.get("lc", nested_column_name())
+    layouts = {path: (NESTED if nested_name in schema.names else LONG) for path, schema in good}
+    if len(set(layouts.values())) > 1:
+        raise InputError(f"{source}: mixes long-format and nested ({nested_name!r}) files")
+    layout = layouts[good[0][0]]
+    specs = [_check_schema(path, schema, layout, nested_name, renames) for path, schema in good]
+    id_types = {str(s[0]) for s in specs}
+    if len(id_types) > 1:
+        raise InputError(
+            f"{source}: column source_id has different types across files ({sorted(id_types)})"
+        )
+    first = specs[0]
+    extra = sorted(set.intersection(*(set(s[2]) for s in specs)))
+    not_everywhere = set().union(*(set(s[2]) for s in specs)) - set(extra)
+    ignored = sorted(set().union(*(set(s[3]) for s in specs)) | not_everywhere)
+    return (
+        InputSpec(
+            source=source,
+            layout=layout,
+            files=tuple(p for p, _ in good),
+            filesystem=fs,
+            renames=renames if layout == LONG else {**renames, nested_name: "lc"},
+            source_id_type=first[0],
+            has_band=all(s[1] for s in specs),
+            extra_columns=tuple(extra),
+            ignored_fields=tuple(ignored),
+        ),
+        skipped,
+    )
+
+
+def _check_schema(
+    path: str, schema: pa.Schema, layout: str, nested_name: str, renames: dict[str, str]
+) -> tuple[pa.DataType, bool, list[str], list[str]]:
+    """(source_id type, has band, extra top-level columns, ignored fields) or InputError."""
+    if layout == NESTED:
+        lc_type = schema.field(nested_name).type
+        if not pa.types.is_struct(lc_type):
+            raise InputError(
+                f"{path}: column {nested_name!r} must be a struct of lists, is {lc_type}"
+            )
+        inner = {lc_type.field(i).name: lc_type.field(i).type for i in range(lc_type.num_fields)}
+        per_epoch = {}
+        for name, t in inner.items():
+            if not (pa.types.is_list(t) or pa.types.is_large_list(t)):
+                raise InputError(f"{path}: field {nested_name}.{name} must be a list, is {t}")
+            per_epoch[renames.get(name, name)] = t.value_type
+        top = {renames.get(n, n): schema.field(n).type for n in schema.names if n != nested_name}
+        where = f"{nested_name}."
+    else:
+        per_epoch = {renames.get(n, n): schema.field(n).type for n in schema.names}
+        top = {"source_id": per_epoch.pop("source_id")} if "source_id" in per_epoch else {}
+        where = ""
+    for col in input_columns():
+        table = top if col.name == "source_id" else per_epoch
+        prefix = "" if col.name == "source_id" else where
+        if col.name not in table:
+            if col.required:
+                raise InputError(
+                    f"{path}: required column {prefix}{col.name!r} is missing "
+                    f"(columns: {', '.join(schema.names)})"
+                )
+            continue
+        if not _type_ok(table[col.name], col.types):
+            raise InputError(
+                f"{path}: column {prefix}{col.name!r} has type {table[col.name]}, "
+                f"expected one of {', '.join(col.types)}"
+            )
+    known = {c.name for c in input_columns()}
+    if layout == NESTED:
+        extra = [n for n in top if n not in known]
+        ignored = [f"{nested_name}.{n}" for n in per_epoch if n not in known]
+    else:
+        extra = [n for n in per_epoch if n not in known]
+        ignored = []
+    return top["source_id"], "band" in per_epoch, extra, ignored
+
+
+def read_units(spec: InputSpec, rows_per_unit: int = _UNIT_ROWS) -> list[ReadUnit]:
+    """Cut the input into units of at most about ``rows_per_unit`` rows (whole row groups)."""
+    units: list[ReadUnit] = []
+    for path in spec.files:
+        with spec.filesystem.open_input_file(path) as fh:
+            meta = pq.ParquetFile(fh).metadata
+        if meta.num_rows <= rows_per_unit or meta.num_row_groups == 1:
+            units.append(ReadUnit(path))
+            continue
+        group: list[int] = []
+        rows = 0
+        for i in range(meta.num_row_groups):
+            group.append(i)
+            rows += meta.row_group(i).num_rows
+            if rows >= rows_per_unit:
+                units.append(ReadUnit(path, tuple(group)))
+                group, rows = [], 0
+        if group:
+            units.append(ReadUnit(path, tuple(group)))
+    return units
+
+
+def _read_raw(spec: InputSpec, unit: ReadUnit, columns: list[str] | None) -> pa.Table:
+    try:
+        with spec.filesystem.open_input_file(unit.path) as fh:
+            pf = pq.ParquetFile(fh)
+            if unit.row_groups is None:
+                return pf.read(columns=columns)
+            return pf.read_row_groups(list(unit.row_groups), columns=columns)
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(f"{unit.label}: cannot read ({exc})") from exc
+
+
+def read_unit(spec: InputSpec, unit: ReadUnit, extra_columns: tuple[str, ...] = ()) -> pa.Table:
+    """Read a unit as a long table: source_id, time, mag, mag_err[, band], extra columns.
+
+    Types are made canonical (float64 time/mag/mag_err, string band); nested rows are
+    flattened so the stages see one layout.
+    """
+    back = {canon: orig for orig, canon in spec.renames.items()}
+    epoch_cols = ["time", "mag", "mag_err"] + (["band"] if spec.has_band else [])
+    if spec.layout == NESTED:
+        raw = _read_raw(spec, unit, [back.get(c, c) for c in ["source_id", "lc", *extra_columns]])
+        lc = raw.column(back.get("lc", "lc")).combine_chunks()
+        sub_names = {canon: back.get(canon, canon) for canon in epoch_cols}
+        lengths = pc.list_value_length(lc.field(sub_names["time"])).fill_null(0)
+        for canon in epoch_cols[1:]:
+            other = pc.list_value_length(lc.field(sub_names[canon])).fill_null(0)
+            if not pc.all(pc.equal(lengths, other)).as_py():
+                raise InputError(
+                    f"{unit.label}: lists {sub_names['time']!r} and {sub_names[canon]!r} of the "
+                    f"light-curve column differ in length for some sources"
+                )
+        parents = pc.list_parent_indices(lc.field(sub_names["time"]))
+        # A source with no epochs becomes one all-null epoch, so cleaning records it as a
+        # failure instead of it vanishing from the row accounting.
+        empty = pc.indices_nonzero(pc.equal(lengths, 0))
+        parents = pa.concat_arrays([parents.cast(pa.int64()), empty.cast(pa.int64())])
+        columns = {"source_id": raw.column(back.get("source_id", "source_id")).take(parents)}
+        for canon in epoch_cols:
+            flat = pc.list_flatten(lc.field(sub_names[canon]))
+            columns[canon] = pa.concat_arrays([flat, pa.nulls(len(empty), flat.type)])
+        for col in extra_columns:
+            columns[col] = raw.column(back.get(col, col)).take(parents)
+        table = pa.table(columns)
+    else:
+        names = ["source_id", *epoch_cols, *extra_columns]
+        raw = _read_raw(spec, unit, [back.get(c, c) for c in names])
+        table = raw.rename_columns(names)
+    return _canonical_types(table, unit)
+
+
+def _canonical_types(table: pa.Table, unit: ReadUnit) -> pa.Table:
+    cols = {}
+    for name in table.column_names:
+        col = table.column(name)
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+        if name in ("time", "mag", "mag_err"):
+            col = col.cast(pa.float64())
+        elif name == "band" or pa.types.is_large_string(col.type):
+            col = col.cast(pa.string())
+        elif name == "source_id" and pa.types.is_int32(col.type):
+            col = col.cast(pa.int64())
+        cols[name] = col
+    table = pa.table(cols)
+    n_null = table.column("source_id").null_count
+    if n_null:
+        raise InputError(f"{unit.label}: {n_null} rows have a null source_id")
+    return table
+
+
+@dataclass(frozen=True)
+class UnitSummary:
+    """What planning needs from one unit: epochs per source and non-constant extra columns."""
+
+    counts: pa.Table  # source_id, n
+    varying_columns: tuple[str, ...]
+    schema: pa.Schema  # canonical types of the unit's columns
+
+
+def summarize_unit(spec: InputSpec, unit: ReadUnit) -> UnitSummary:
+    """Read a unit fully (so corrupt pages surface now) and count epochs per source."""
+    table = read_unit(spec, unit, spec.extra_columns)
+    grouped = table.group_by("source_id")
+    counts = grouped.aggregate([("time", "count", pc.CountOptions(mode="all"))])
+    counts = counts.rename_columns(["source_id", "n"])
+    varying = []
+    if spec.layout == LONG and spec.extra_columns:
+        distinct = grouped.aggregate(
+            [(c, "count_distinct", pc.CountOptions(mode="all")) for c in spec.extra_columns]
+        )
+        for col in spec.extra_columns:
+            if pc.max(distinct.column(f"{col}_count_distinct")).as_py() > 1:
+                varying.append(col)
+    return UnitSummary(counts, tuple(varying), table.schema)

@@ -1,0 +1,70 @@
+"""The run's scratch space: input units shuffled into per-partition pieces, and fingerprints.
+
+Each input unit's epochs are split by partition and written as Arrow IPC pieces
+(``_staging/<run>/shuffle/<partition>/u<unit>.arrow``); a partition task then reads only its
+own pieces. This is a map-side shuffle through files, so it works the same on one machine and
+on a cluster with a shared filesystem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc as ipc
+
+from vsbatch.partitioning import PartitionTree, source_keys
+
+SHUFFLE_DIR = "shuffle"
+FINGERPRINT_COLUMNS = ("source_id", "band", "time", "mag", "mag_err")
+
+
+def write_pieces(table: pa.Table, tree: PartitionTree, staging: Path, unit: int) -> dict[str, int]:
+    """Split a unit's rows by partition into IPC pieces; returns rows written per partition."""
+    unique = pc.unique(table.column("source_id"))
+    leaf_of_unique = tree.assign(source_keys(unique))
+    row_unique = pc.index_in(table.column("source_id"), value_set=unique).to_numpy()
+    leaf = leaf_of_unique[row_unique]
+    written = {}
+    names = tree.names
+    for idx in np.unique(leaf):
+        part = names[idx]
+        rows = table.filter(pa.array(leaf == idx))
+        path = staging / SHUFFLE_DIR / part / f"u{unit:06d}.arrow"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+        with ipc.new_file(tmp, rows.schema) as writer:
+            writer.write_table(rows)
+        os.replace(tmp, path)
+        written[part] = rows.num_rows
+    return written
+
+
+def read_pieces(staging: Path, partition: str) -> pa.Table:
+    """All epochs of one partition, from every unit's piece (in unit order)."""
+    folder = staging / SHUFFLE_DIR / partition
+    tables = []
+    for path in sorted(folder.glob("u*.arrow")):
+        with ipc.open_file(path) as reader:
+            tables.append(reader.read_all())
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def fingerprint(table: pa.Table) -> str:
+    """Content hash of light curves: independent of file names, row order and chunking."""
+    cols = [c for c in FINGERPRINT_COLUMNS if c in table.column_names]
+    order = pc.sort_indices(table, sort_keys=[(c, "ascending") for c in cols])
+    h = hashlib.sha256()
+    for name in cols:
+        col = table.column(name).take(order).combine_chunks()
+        h.update(name.encode())
+        if pa.types.is_floating(col.type) or pa.types.is_integer(col.type):
+            h.update(np.ascontiguousarray(col.to_numpy(zero_copy_only=False)).tobytes())
+        else:
+            h.update("\x1f".join("\x00" if v is None else str(v) for v in col.to_pylist()).encode())
+    return h.hexdigest()[:32]

@@ -1,0 +1,468 @@
+"""``vsbatch run``: plan partitions, map the stages over them with Dask, commit the catalog.
+
+Three passes over the input, each a set of independent tasks:
+
+1. *summarize* each input unit (validates every value it reads, counts epochs per source);
+   the driver builds the partition tree from the counts;
+2. *shuffle* each unit into per-partition pieces in the staging folder;
+3. *process* each partition (clean → stages) into a staged Parquet file.
+
+The driver journals every finished partition, so ``--resume`` after a crash redoes only what
+is missing, and commits by moving files into place and writing the manifest last.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import time
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from vsbatch import __version__
+from vsbatch.cluster import ClusterSpec, Runner, open_runner
+from vsbatch.config import RunConfig
+from vsbatch.errors import InputError, UsageError
+from vsbatch.io.catalog import (
+    Catalog,
+    Manifest,
+    PartitionRecord,
+    check_output_state,
+    commit,
+    open_catalog,
+    partition_file,
+    read_manifest,
+    sha256_file,
+    write_json_atomic,
+    write_parquet_atomic,
+)
+from vsbatch.io.inputs import InputSpec, ReadUnit, open_input, read_unit, read_units, summarize_unit
+from vsbatch.io.staging import fingerprint, read_pieces, write_pieces
+from vsbatch.partitioning import PartitionTree, source_keys
+from vsbatch.schema import FAILURES_FILE, STAGING_DIR
+from vsbatch.stages import catalog_schema, process_partition
+from vsbatch.stages.failures import FailureLog
+
+log = logging.getLogger("vsbatch")
+
+PLAN_FILE = "plan.json"
+SHUFFLE_DONE = "shuffle.done"
+JOURNAL_DIR = "journal"
+OUT_DIR = "out"
+FAILED_DIR = "failures"
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What ``vsbatch run`` reports at the end."""
+
+    catalog: Path
+    run_id: str
+    sources: int
+    light_curves: int
+    failures: int
+    partitions: int
+    partitions_computed: int
+    wall_seconds: float
+
+    @property
+    def sources_per_second(self) -> float:
+        return self.sources / self.wall_seconds if self.wall_seconds > 0 else float("nan")
+
+    def text(self) -> str:
+        return (
+            f"vsbatch run {self.run_id}: {self.sources} sources, {self.light_curves} light curves "
+            f"in the catalog, {self.failures} failure records, {self.partitions} partitions "
+            f"({self.partitions_computed} computed), {self.wall_seconds:.1f} s wall, "
+            f"{self.sources_per_second:.1f} sources/s -> {self.catalog}"
+        )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    run_id: str
+    input_files: list[list]  # [path, size]
+    config: dict
+    tree: list[str]
+    carried: list[str]
+    carried_types: list[str]
+    source_id_type: str
+    n_sources: int
+    partition_epochs: dict[str, int]
+    read_failures: list[list[str]]  # [file, reason]
+    carried_input_names: list[str]  # the carried columns as named in the input
+
+
+class _Progress:
+    """A bar with ETA on a terminal, plain log lines otherwise."""
+
+    def __init__(self, what: str, total: int) -> None:
+        self.what, self.total, self.done = what, total, 0
+        self.start = time.monotonic()
+        self.tty = sys.stderr.isatty()
+        self.last_log = 0.0
+
+    def step(self) -> None:
+        self.done += 1
+        elapsed = time.monotonic() - self.start
+        eta = elapsed / self.done * (self.total - self.done)
+        if self.tty:
+            filled = int(30 * self.done / max(self.total, 1))
+            bar = "#" * filled + "." * (30 - filled)
+            end = "\n" if self.done == self.total else ""
+            sys.stderr.write(
+                f"\r{self.what} [{bar}] {self.done}/{self.total} "
+                f"{elapsed:6.1f} s, ETA {eta:6.1f} s{end}"
+            )
+            sys.stderr.flush()
+        elif self.done == self.total or elapsed - self.last_log >= 5:
+            self.last_log = elapsed
+            log.info(
+                "%s: %d/%d done, %.1f s, ETA %.1f s",
+                self.what,
+                self.done,
+                self.total,
+                elapsed,
+                eta,
+            )
+
+
+def _input_identity(spec: InputSpec) -> list[list]:
+    return [[p, spec.filesystem.get_file_info(p).size] for p in spec.files]
+
+
+# --- tasks (module level, so worker processes can unpickle them) -----------------------------
+
+
+def _summarize_task(unit: ReadUnit, spec: InputSpec):  # noqa: ANN202 - UnitSummary
+    return summarize_unit(spec, unit)
+
+
+def _shuffle_task(item: tuple[int, ReadUnit], spec: InputSpec, plan: _Plan, staging: str) -> int:
+    index, unit = item
+    table = read_unit(spec, unit, tuple(plan.carried_input_names))
+    table = table.rename_columns([spec.output_name(c) for c in table.column_names])
+    if "band" not in table.column_names:
+        table = table.append_column("band", pa.nulls(table.num_rows, pa.string()))
+    written = write_pieces(table, PartitionTree.from_json(plan.tree), Path(staging), index)
+    return sum(written.values())
+
+
+def _partition_task(
+    name: str, plan: _Plan, staging: str, previous: dict[str, PartitionRecord]
+) -> tuple[PartitionRecord, bool]:
+    """Process one partition; returns its record and whether it was computed (not reused)."""
+    staging_path = Path(staging)
+    table = read_pieces(staging_path, name)
+    config = RunConfig.from_dict(plan.config)
+    fp = fingerprint(table)
+    old = previous.get(name)
+    if old is not None and old.fingerprint == fp:
+        return old, False
+    carried_types = dict(zip(plan.carried, map(_arrow_type, plan.carried_types), strict=True))
+    schema = catalog_schema(config, _arrow_type(plan.source_id_type), carried_types)
+    out = process_partition(table, name, config, schema, tuple(plan.carried))
+    rel = partition_file(name) if out.catalog.num_rows else None
+    digest = None
+    if rel is not None:
+        path = staging_path / OUT_DIR / rel
+        write_parquet_atomic(out.catalog, path)
+        digest = sha256_file(path)
+    write_parquet_atomic(out.failures, staging_path / FAILED_DIR / f"{name}.parquet")
+    n_sources = len(pc.unique(table.column("source_id")))
+    record = PartitionRecord(
+        name=name,
+        file=rel,
+        rows=out.catalog.num_rows,
+        sources=n_sources,
+        failures=out.failures.num_rows,
+        input_epochs=table.num_rows,
+        fingerprint=fp,
+        sha256=digest,
+    )
+    return record, True
+
+
+def _arrow_type(name: str) -> pa.DataType:
+    return {"string": pa.string(), "int64": pa.int64()}.get(name) or pa.type_for_alias(name)
+
+
+# --- driver ----------------------------------------------------------------------------------
+
+
+def run(
+    source: str,
+    output: str | Path,
+    config: RunConfig | None = None,
+    cluster: ClusterSpec | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    update: bool = False,
+    keep_going: bool = False,
+) -> RunSummary:
+    """Run the stages over every light curve of ``source`` and commit a catalog at ``output``.
+
+    Raises InputError (bad input, exit code 2) or UsageError (exit code 2) before any work
+    is done when the input or the output folder cannot be used.
+    """
+    started = time.monotonic()
+    config = config or RunConfig()
+    root = Path(output)
+    check_output_state(root, resume, overwrite, update)
+    spec, skipped = open_input(source, config.column_map, keep_going)
+    previous = read_manifest(root)
+    staging_root = root / STAGING_DIR
+    plan = _load_plan(staging_root) if resume else None
+    if plan is not None:
+        _check_resumable(plan, spec, config)
+    elif resume and previous is not None and staging_root.exists() is False:
+        if previous.config_hash != config.content_hash:
+            raise UsageError(f"{root}: committed with another configuration; use --overwrite")
+        log.info("%s: nothing to resume, the catalog is complete", root)
+        return _summary_of(open_catalog(root), started, computed=0)
+    if plan is None and staging_root.exists():
+        shutil.rmtree(staging_root)
+    reuse = {}
+    if update and previous is not None and previous.config_hash == config.content_hash:
+        reuse = {p.name: p for p in previous.partitions}
+
+    with open_runner(cluster or ClusterSpec()) as runner:
+        if runner.dashboard_link:
+            log.info("dashboard: %s", runner.dashboard_link)
+        if plan is None:
+            plan = _plan(runner, spec, skipped, config, previous if update else None, keep_going)
+            staging = staging_root / plan.run_id
+            write_json_atomic(_plan_json(plan), staging / PLAN_FILE)
+        staging = staging_root / plan.run_id
+        spec = replace(spec, extra_columns=tuple(plan.carried_input_names))
+        if not (staging / SHUFFLE_DONE).exists():
+            _shuffle(runner, spec, plan, staging)
+        records, computed = _process(runner, plan, staging, reuse, keep_going)
+
+    failures = _collect_failures(plan, staging, records, root, previous, reuse)
+    manifest = Manifest(
+        run_id=plan.run_id,
+        vsbatch_version=__version__,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        input=str(source),
+        config=plan.config,
+        config_hash=config.content_hash,
+        partition_tree=plan.tree,
+        partitions=sorted(records.values(), key=lambda r: r.name),
+        failures_file=FAILURES_FILE,
+        failures_rows=failures.num_rows,
+        carried_columns=plan.carried,
+        source_id_type=plan.source_id_type,
+        stats={
+            "input_sources": plan.n_sources,
+            "wall_seconds_last_run": round(time.monotonic() - started, 3),
+            "partitions_computed_last_run": computed,
+        },
+    )
+    commit(root, staging / OUT_DIR, manifest, failures)
+    return _summary_of(open_catalog(root), started, computed)
+
+
+def _summary_of(catalog: Catalog, started: float, computed: int) -> RunSummary:
+    m = catalog.manifest
+    return RunSummary(
+        catalog=catalog.root,
+        run_id=m.run_id,
+        sources=m.stats.get("input_sources", 0),
+        light_curves=sum(p.rows for p in m.partitions),
+        failures=m.failures_rows,
+        partitions=len([p for p in m.partitions if p.input_epochs]),
+        partitions_computed=computed,
+        wall_seconds=time.monotonic() - started,
+    )
+
+
+def _plan(
+    runner: Runner,
+    spec: InputSpec,
+    skipped: list[tuple[str, str]],
+    config: RunConfig,
+    previous: Manifest | None,
+    keep_going: bool,
+) -> _Plan:
+    """Pass 1: validate and count every unit, then fix partitions and carried columns."""
+    units = read_units(spec)
+    progress = _Progress("read", len(units))
+    summaries, read_failures = [], [list(s) for s in skipped]
+    for unit, result, error in runner.map_unordered(_summarize_task, units, spec):
+        progress.step()
+        if error is None:
+            summaries.append(result)
+        elif not isinstance(error, InputError):
+            raise RuntimeError(f"{unit.label}: {type(error).__name__}: {error}") from error
+        elif keep_going:
+            log.warning("skipped (--keep-going): %s", error)
+            read_failures.append([unit.path, str(error)])
+        else:
+            raise error
+    counts = [s.counts for s in summaries if s.counts.num_rows]
+    if not counts:
+        raise InputError(f"{spec.source}: the input holds no light-curve rows")
+    table = pa.concat_tables(counts).group_by("source_id").aggregate([("n", "sum")])
+    table = table.sort_by("source_id")
+    keys = source_keys(table.column("source_id"))
+    costs = table.column("n_sum").to_numpy()
+    if previous is not None:
+        tree = PartitionTree.from_json(previous.partition_tree)
+        tree = tree.refine(keys, costs, config.partition_epochs)
+    else:
+        tree = PartitionTree.build(keys, costs, config.partition_epochs)
+    epochs: dict[str, int] = {}
+    for idx, n in zip(tree.assign(keys), costs, strict=True):
+        epochs[tree.names[idx]] = epochs.get(tree.names[idx], 0) + int(n)
+    varying = set().union(*(s.varying_columns for s in summaries))
+    if varying:
+        log.warning("columns not constant per source, ignored: %s", ", ".join(sorted(varying)))
+    if spec.ignored_fields:
+        log.warning("input fields ignored: %s", ", ".join(spec.ignored_fields))
+    carried_in = [c for c in spec.extra_columns if c not in varying]
+    schema = summaries[0].schema
+    return _Plan(
+        run_id=datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8],
+        input_files=_input_identity(spec),
+        config=config.to_dict(),
+        tree=tree.to_json(),
+        carried=[spec.output_name(c) for c in carried_in],
+        carried_types=[str(schema.field(c).type) for c in carried_in],
+        source_id_type=str(schema.field("source_id").type),
+        n_sources=table.num_rows,
+        partition_epochs=epochs,
+        read_failures=read_failures,
+        carried_input_names=carried_in,
+    )
+
+
+def _shuffle(runner: Runner, spec: InputSpec, plan: _Plan, staging: Path) -> None:
+    """Pass 2: split every unit into per-partition pieces."""
+    bad = {f for f, _ in plan.read_failures}
+    units = [(i, u) for i, u in enumerate(read_units(spec)) if u.path not in bad]
+    progress = _Progress("shuffle", len(units))
+    for item, _, error in runner.map_unordered(_shuffle_task, units, spec, plan, str(staging)):
+        progress.step()
+        if error is not None:
+            raise RuntimeError(f"{item[1].label}: {type(error).__name__}: {error}") from error
+    (staging / SHUFFLE_DONE).touch()
+
+
+def _process(
+    runner: Runner,
+    plan: _Plan,
+    staging: Path,
+    reuse: dict[str, PartitionRecord],
+    keep_going: bool,
+) -> tuple[dict[str, PartitionRecord], int]:
+    """Pass 3: run the stages on every partition not yet journaled."""
+    records: dict[str, PartitionRecord] = {}
+    journal = staging / JOURNAL_DIR
+    if journal.exists():
+        for path in journal.glob("*.json"):
+            record = PartitionRecord(**json.loads(path.read_text()))
+            if (
+                record.file is None
+                or (staging / OUT_DIR / record.file).exists()
+                or (reuse.get(record.name) == record)
+            ):
+                records[record.name] = record
+    todo = [name for name in plan.tree if plan.partition_epochs.get(name) and name not in records]
+    progress = _Progress("partitions", len(todo))
+    computed = 0
+    args = (plan, str(staging), reuse)
+    for name, result, error in runner.map_unordered(_partition_task, todo, *args):
+        progress.step()
+        if error is not None:
+            message = f"partition {name}: {type(error).__name__}: {error}"
+            if not keep_going:
+                raise RuntimeError(message) from error
+            record = _fail_partition(name, staging, message)
+        else:
+            record, was_computed = result
+            computed += was_computed
+        write_json_atomic(record.__dict__, journal / f"{name}.json")
+        records[name] = record
+    return records, computed
+
+
+def _fail_partition(name: str, staging: Path, message: str) -> PartitionRecord:
+    """Record every light curve of a partition whose task crashed (``--keep-going``)."""
+    table = read_pieces(staging, name)
+    failures = FailureLog(name)
+    keys = table.select(["source_id", "band"]).group_by(["source_id", "band"]).aggregate([])
+    for sid, band in zip(
+        keys.column("source_id").to_pylist(), keys.column("band").to_pylist(), strict=True
+    ):
+        failures.add(sid, band, "partition", message)
+    write_parquet_atomic(failures.to_table(), staging / FAILED_DIR / f"{name}.parquet")
+    return PartitionRecord(
+        name,
+        None,
+        0,
+        len(pc.unique(table.column("source_id"))),
+        len(failures),
+        table.num_rows,
+        fingerprint(table),
+        None,
+    )
+
+
+def _collect_failures(
+    plan: _Plan,
+    staging: Path,
+    records: dict[str, PartitionRecord],
+    root: Path,
+    previous: Manifest | None,
+    reuse: dict[str, PartitionRecord],
+) -> pa.Table:
+    """The run's failures table: unreadable files, then every partition's rows, sorted."""
+    log_ = FailureLog()
+    for file, reason in plan.read_failures:
+        log_.add_file(file, "read", reason)
+    tables = [log_.to_table()]
+    reused = {n for n, r in records.items() if reuse.get(n) == r}
+    if reused and previous is not None and (root / previous.failures_file).exists():
+        old = pq.read_table(root / previous.failures_file)
+        mask = pc.is_in(old.column("partition"), pa.array(sorted(reused)))
+        tables.append(old.filter(mask))
+    for name in sorted(set(records) - reused):
+        path = staging / FAILED_DIR / f"{name}.parquet"
+        if path.exists():
+            tables.append(pq.read_table(path))
+    table = pa.concat_tables([t.cast(tables[0].schema) for t in tables])
+    return table.sort_by(
+        [
+            ("partition", "ascending"),
+            ("source_id", "ascending"),
+            ("band", "ascending"),
+            ("stage", "ascending"),
+        ]
+    )
+
+
+def _plan_json(plan: _Plan) -> dict:
+    return dict(plan.__dict__)
+
+
+def _load_plan(staging_root: Path) -> _Plan | None:
+    plans = sorted(staging_root.glob(f"*/{PLAN_FILE}")) if staging_root.exists() else []
+    if not plans:
+        return None
+    return _Plan(**json.loads(plans[-1].read_text()))
+
+
+def _check_resumable(plan: _Plan, spec: InputSpec, config: RunConfig) -> None:
+    if plan.config != config.to_dict():
+        raise UsageError("--resume: the interrupted run used another configuration")
+    if plan.input_files != _input_identity(spec):
+        raise UsageError("--resume: the input files changed since the interrupted run")

@@ -1,0 +1,132 @@
+"""The one place that turns the declarations in ``schemas/*.json`` into Arrow schemas.
+
+Column names, types, units and descriptions live in ``schemas/`` (installed as
+``vsbatch.schemas``); file and folder names of the catalog layout live here. Code, docs,
+``vsbatch schema`` and validation all read these.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import pyarrow as pa
+
+# Catalog layout (see README "Catalog layout"): anything starting with "_" or "." is not table data.
+MANIFEST_FILE = "_manifest.json"
+FAILURES_FILE = "_failures.parquet"
+STAGING_DIR = "_staging"
+PARTITION_KEY = "part"
+DATA_FILE_SUFFIX = ".parquet"
+
+_STRING = pa.string()
+_ARROW_TYPES = {
+    "float64": pa.float64(),
+    "float32": pa.float32(),
+    "int64": pa.int64(),
+    "int32": pa.int32(),
+    "int16": pa.int16(),
+    "int8": pa.int8(),
+    "bool": pa.bool_(),
+    "string": pa.string(),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One declared column."""
+
+    name: str
+    type: str
+    unit: str
+    description: str
+    stage: str = ""
+
+    def arrow_type(self, source_id_type: pa.DataType = _STRING) -> pa.DataType:
+        return source_id_type if self.type == "source_id" else _ARROW_TYPES[self.type]
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A declared table: its columns in order, and its description."""
+
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"{name!r} is not a column of the {self.name} table")
+
+    def arrow(self, source_id_type: pa.DataType = _STRING) -> pa.Schema:
+        fields = []
+        for c in self.columns:
+            meta = {"unit": c.unit, "description": c.description}
+            fields.append(pa.field(c.name, c.arrow_type(source_id_type), metadata=meta))
+        return pa.schema(fields)
+
+    def for_stages(self, stages: set[str]) -> TableSchema:
+        """The columns produced by the given stages (the catalog of a run)."""
+        cols = tuple(c for c in self.columns if c.stage in stages)
+        return TableSchema(self.name, self.description, cols)
+
+
+@cache
+def _load(name: str) -> dict:
+    text = resources.files("vsbatch.schemas").joinpath(f"{name}.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def table_schema(name: str) -> TableSchema:
+    """The declared schema of ``catalog``, ``failures`` or ``input``."""
+    raw = _load(name)
+    cols = []
+    for c in raw["columns"]:
+        ctype = c.get("type") or c["types"][0]
+        cols.append(Column(c["name"], ctype, c["unit"], c["description"], c.get("stage", "")))
+    return TableSchema(raw["table"], raw["description"], tuple(cols))
+
+
+@dataclass(frozen=True)
+class InputColumn:
+    name: str
+    required: bool
+    types: tuple[str, ...]
+    unit: str
+    description: str
+
+
+def input_columns() -> tuple[InputColumn, ...]:
+    """Required and optional columns of an input light-curve table."""
+    return tuple(
+        InputColumn(c["name"], c["required"], tuple(c["types"]), c["unit"], c["description"])
+        for c in _load("input")["columns"]
+    )
+
+
+def nested_column_name() -> str:
+    return _load("input")["nested_column"]
+
+
+def renamed_on_output() -> dict[str, str]:
+    """Input per-source columns renamed in the catalog so they never collide (period)."""
+    return dict(_load("input")["renamed_on_output"])
+
+
+def describe(name: str) -> str:
+    """A plain-text listing of a table's columns (``vsbatch schema``)."""
+    schema = table_schema(name)
+    lines = [f"{schema.name}: {schema.description}", ""]
+    width = max(len(c.name) for c in schema.columns)
+    for c in schema.columns:
+        unit = f"[{c.unit}]" if c.unit else ""
+        lines.append(f"  {c.name:<{width}}  {c.type:<9} {unit:<7} {c.description}")
+    return "\n".join(lines)
