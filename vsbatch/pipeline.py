@@ -462,7 +462,7 @@ def _load_plan(staging_root: Path) -> _Plan | None:
 
 
 def _check_resumable(plan: _Plan, spec: InputSpec, config: RunConfig) -> None:
-    if plan.config != config.to_dict():
+    if RunConfig.from_dict(plan.config) != config:
         raise UsageError("--resume: the interrupted run used another configuration")
     if plan.input_files != _input_identity(spec):
         raise UsageError("--resume: the input files changed since the interrupted run")

@@ -106,7 +106,7 @@ def _file_schema(fs: pafs.FileSystem, path: str) -> pa.Schema:
     try:
         with fs.open_input_file(path) as fh:
             return pq.ParquetFile(fh).schema_arrow
-    except OSError as exc:  # pyarrow raises ArrowInvalid/OSError for unreadable or corrupt files
+    except (OSError, pa.ArrowException) as exc:  # unreadable, not Parquet, or corrupt
         raise InputError(f"{path}: cannot read as Parquet ({exc})") from exc
 
 

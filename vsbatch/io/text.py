@@ -2,7 +2,7 @@
 
 Whitespace files hold ``time mag err`` in their first three columns (further columns, such as
 ASAS's, are ignored); CSV files need a header naming the time, magnitude and error columns
-(common aliases are recognised). The source id is the file name up to its first dot, so
+(common aliases are recognised). The source id is the file name without its suffix, so
 ``02950.o3`` and ``02950.o4`` (OGLE-III and -IV) become one source. The output is a nested
 Parquet file (one row per source, ``lc`` struct of lists) that ``vsbatch run`` reads.
 """
@@ -62,7 +62,10 @@ def _files(inputs: list[str]) -> list[Path]:
 
 
 def source_id_of(path: Path) -> str:
-    return path.name.split(".")[0]
+    """File name without its light-curve suffix: ``02950.o3`` -> ``02950``, ASAS dots kept."""
+    name = path.name
+    suffix = path.suffix.lower()
+    return name[: -len(suffix)] if suffix in TEXT_SUFFIXES else name
 
 
 def read_text_light_curve(path: Path) -> dict[str, np.ndarray]:

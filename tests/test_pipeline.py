@@ -1,0 +1,181 @@
+"""End-to-end runs on real light curves with a real distributed LocalCluster of worker
+processes, real Parquet files and real DuckDB."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import vsbatch
+from tests.conftest import FIXTURES, SAMPLE_CATALOG, shared_file
+from tests.helpers import assert_row_accounting, catalog_frame, run_cli
+from vsbatch.cluster import ClusterSpec
+from vsbatch.config import RunConfig
+from vsbatch.io.catalog import open_catalog
+
+SERIAL = ClusterSpec(cluster="none")
+
+
+def visible_parquet(root: Path) -> list[Path]:
+    """Files a Hive/Spark reader would take as table data."""
+    return sorted(
+        p for p in root.rglob("*.parquet")
+        if not any(part.startswith(("_", ".")) for part in p.relative_to(root).parts)
+    )
+
+
+def test_sample_catalog_on_two_worker_processes(tmp_path: Path) -> None:
+    out = tmp_path / "cat"
+    config = RunConfig(partition_epochs=10_000)
+    summary = vsbatch.run(str(SAMPLE_CATALOG), out, config, ClusterSpec(workers=2))
+    raw = pd.read_parquet(SAMPLE_CATALOG)
+    assert summary.sources == raw.source_id.nunique() == 300
+    assert summary.partitions > 2 and summary.light_curves + summary.failures >= 300
+    cat = open_catalog(out)
+    assert sorted(visible_parquet(out)) == sorted(cat.files)
+    assert not (out / "_staging").exists()
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["config_hash"] == config.content_hash
+    assert sum(p["rows"] for p in manifest["partitions"]) == cat.to_table().num_rows
+    result = vsbatch.query(out, "SELECT count(*) AS n, count(DISTINCT part) AS parts FROM catalog")
+    assert result.to_pylist() == [{"n": summary.light_curves, "parts": summary.partitions}]
+    direct = duckdb.sql(
+        f"SELECT count(*) FROM read_parquet('{out}/part=*/*.parquet', hive_partitioning=true)"
+    ).fetchall()[0][0]
+    assert direct == summary.light_curves
+    assert_row_accounting(raw, out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", ["sample", "eros1"])
+def test_two_workers_give_the_same_catalog_as_one(tmp_path: Path, dataset: str) -> None:
+    if dataset == "eros1":
+        src = shared_file("eros1-lmc/train.parquet")
+        config = RunConfig()
+    else:
+        src, config = SAMPLE_CATALOG, RunConfig(partition_epochs=8_000)
+    one = vsbatch.run(str(src), tmp_path / "one", config, ClusterSpec(workers=1))
+    two = vsbatch.run(str(src), tmp_path / "two", config, ClusterSpec(workers=2))
+    m1, m2 = open_catalog(one.catalog).manifest, open_catalog(two.catalog).manifest
+    assert [(p.name, p.rows, p.sha256) for p in m1.partitions] == [
+        (p.name, p.rows, p.sha256) for p in m2.partitions
+    ]
+    for rel in m1.files:  # byte-identical files
+        assert (one.catalog / rel).read_bytes() == (two.catalog / rel).read_bytes()
+    raw = pd.read_parquet(src, columns=["source_id", "band"]).drop_duplicates()
+    failures = open_catalog(two.catalog).failures().num_rows
+    assert one.light_curves + failures == len(raw)
+    assert_row_accounting(raw, two.catalog)
+
+
+def test_nested_input_gives_the_long_input_catalog(tmp_path: Path) -> None:
+    df = pd.read_parquet(FIXTURES / "misc_mit_5.parquet")
+    nested = []
+    for sid, g in df.groupby("source_id", sort=False):
+        nested.append({
+            "source_id": sid,
+            "label": g.label.iloc[0],
+            "lc": {c: g[c].tolist() for c in ("time", "mag", "mag_err", "band")},
+        })
+    src = tmp_path / "nested.parquet"
+    pq.write_table(pa.Table.from_pylist(nested), src)
+    long = vsbatch.run(str(FIXTURES / "misc_mit_5.parquet"), tmp_path / "a", cluster=SERIAL)
+    nest = vsbatch.run(str(src), tmp_path / "b", cluster=SERIAL)
+    a = catalog_frame(long.catalog).drop(columns=["origin"])
+    b = catalog_frame(nest.catalog)
+    pd.testing.assert_frame_equal(a[b.columns], b)
+    assert len(b) == 6  # EROS-2 Cepheid in two bands + four single-band stars
+
+
+def test_overwrite_replaces_and_update_recomputes_only_changed(tmp_path: Path) -> None:
+    df = pd.read_parquet(SAMPLE_CATALOG)
+    src = tmp_path / "in.parquet"
+    df.to_parquet(src)
+    out = tmp_path / "cat"
+    config = RunConfig(partition_epochs=10_000)
+    first = vsbatch.run(str(src), out, config, SERIAL)
+    assert first.partitions_computed == first.partitions
+    # one source gains epochs, one new source appears
+    sid = df.source_id.iloc[0]
+    extra = df[df.source_id == sid].head(5).assign(time=lambda d: d.time + 5000.0)
+    new = df[df.source_id == df.source_id.iloc[-1]].assign(source_id="NEW-1")
+    changed = pd.concat([df, extra, new], ignore_index=True)
+    changed.sample(frac=1.0, random_state=1).to_parquet(tmp_path / "in2.parquet")  # reordered
+    upd = vsbatch.run(str(tmp_path / "in2.parquet"), out, config, SERIAL, update=True)
+    assert 1 <= upd.partitions_computed <= 2 < upd.partitions
+    fresh = vsbatch.run(str(tmp_path / "in2.parquet"), tmp_path / "fresh", config, SERIAL)
+    pd.testing.assert_frame_equal(catalog_frame(out), catalog_frame(fresh.catalog))
+    assert sorted(visible_parquet(out)) == sorted(open_catalog(out).files)
+    again = vsbatch.run(str(src), out, config, SERIAL, overwrite=True)
+    assert again.partitions_computed == again.partitions
+    pd.testing.assert_frame_equal(catalog_frame(out), catalog_frame(first.catalog))
+
+
+def _big_input(path: Path, copies: int) -> Path:
+    """Real ASAS cadences and magnitudes, replicated under new source ids."""
+    df = pd.read_parquet(SAMPLE_CATALOG)
+    parts = [df.assign(source_id=df.source_id + f"-c{i}") for i in range(copies)]
+    pd.concat(parts, ignore_index=True).to_parquet(path)
+    return path
+
+
+@pytest.mark.slow
+def test_driver_sigkill_then_resume_gives_the_uninterrupted_catalog(tmp_path: Path) -> None:
+    src = _big_input(tmp_path / "big.parquet", copies=10)
+    out = tmp_path / "cat"
+    cmd = [sys.executable, "-m", "vsbatch.cli", "run", str(src), "-o", str(out),
+           "--workers", "1", "--partition-epochs", "4000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        journal = []
+        while time.monotonic() < deadline and len(journal) < 5 and proc.poll() is None:
+            journal = list(out.glob("_staging/*/journal/*.json"))
+            time.sleep(0.02)
+        assert proc.poll() is None and len(journal) >= 5, "run ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the killed driver's orphaned workers
+    assert visible_parquet(out) == []  # nothing half-done is visible
+    assert not (out / "_manifest.json").exists()
+    code = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=300)
+    assert code.returncode == 0, code.stderr
+    resumed = open_catalog(out).manifest
+    assert resumed.stats["partitions_computed_last_run"] < len(resumed.partitions)
+    clean = vsbatch.run(str(src), tmp_path / "clean", RunConfig(partition_epochs=4000), SERIAL)
+    pd.testing.assert_frame_equal(catalog_frame(out), catalog_frame(clean.catalog))
+    ref = open_catalog(clean.catalog).manifest
+    assert [p.sha256 for p in resumed.partitions] == [p.sha256 for p in ref.partitions]
+
+
+def test_resume_of_a_complete_catalog_does_nothing(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "cat"
+    src = FIXTURES / "ogle_blg_rrab_2.parquet"
+    assert run_cli(capsys, "run", src, "-o", out, "--no-cluster")[0] == 0
+    code, stdout, _ = run_cli(capsys, "run", src, "-o", out, "--no-cluster", "--resume")
+    assert code == 0 and "(0 computed)" in stdout
+    code, _, err = run_cli(capsys, "run", src, "-o", out, "--no-cluster", "--resume",
+                           "--min-epochs", "7")
+    assert code == 2 and "committed with another configuration" in err
+
+
+def test_carried_catalog_period_and_label(tmp_path: Path) -> None:
+    summary = vsbatch.run(str(FIXTURES / "ogle_blg_rrab_2.parquet"), tmp_path / "c", cluster=SERIAL)
+    df = catalog_frame(summary.catalog)
+    assert df.catalog_period.tolist() == [0.49517882, 0.46310528]
+    assert df.label.tolist() == ["RRab", "RRab"]
+    schema = pq.read_schema(open_catalog(summary.catalog).files[0])
+    assert schema.field("time_span").metadata[b"unit"] == b"d"
