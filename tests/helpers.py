@@ -35,8 +35,7 @@ def catalog_frame(path: Path) -> pd.DataFrame:
 
 def _keys(source_ids: pd.Series, bands: pd.Series) -> set[tuple[str, str | None]]:
     return {
-        (str(s), b if isinstance(b, str) else None)
-        for s, b in zip(source_ids, bands, strict=True)
+        (str(s), b if isinstance(b, str) else None) for s, b in zip(source_ids, bands, strict=True)
     }
 
 

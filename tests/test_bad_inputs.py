@@ -94,8 +94,15 @@ def test_null_source_id(capsys, tmp_path: Path) -> None:
 
 
 def test_empty_parquet_file(capsys, tmp_path: Path) -> None:
-    empty = {k: pa.array([], t) for k, t in [("source_id", pa.string()), ("time", pa.float64()),
-                                              ("mag", pa.float64()), ("mag_err", pa.float64())]}
+    empty = {
+        k: pa.array([], t)
+        for k, t in [
+            ("source_id", pa.string()),
+            ("time", pa.float64()),
+            ("mag", pa.float64()),
+            ("mag_err", pa.float64()),
+        ]
+    }
     src = tmp_path / "in.parquet"
     pq.write_table(pa.table(empty), src)
     assert f"{src}: the input holds no light-curve rows" in run_bad(capsys, src, tmp_path)
@@ -134,7 +141,8 @@ def test_mixed_long_and_nested_files(capsys, tmp_path: Path) -> None:
 def test_nested_column_not_a_struct(capsys, tmp_path: Path) -> None:
     src = tmp_path / "in.parquet"
     pq.write_table(pa.table({"source_id": ["a"], "lc": [1.0]}), src)
-    assert f"{src}: column 'lc' must be a struct of lists, is double" in run_bad(capsys, src, tmp_path)
+    err = run_bad(capsys, src, tmp_path)
+    assert f"{src}: column 'lc' must be a struct of lists, is double" in err
 
 
 def test_nested_lists_of_different_length(capsys, tmp_path: Path) -> None:
@@ -275,12 +283,14 @@ def test_extra_columns_carried_or_ignored(capsys, tmp_path: Path) -> None:
 
 
 def test_float32_and_int_ids_are_accepted(capsys, tmp_path: Path) -> None:
-    table = pa.table({
-        "source_id": pa.array([42] * 10, pa.int32()),
-        "time": pa.array(T, pa.float32()),
-        "mag": pa.array(M, pa.float32()),
-        "mag_err": pa.array(E, pa.float32()),
-    })
+    table = pa.table(
+        {
+            "source_id": pa.array([42] * 10, pa.int32()),
+            "time": pa.array(T, pa.float32()),
+            "mag": pa.array(M, pa.float32()),
+            "mag_err": pa.array(E, pa.float32()),
+        }
+    )
     src = tmp_path / "in.parquet"
     pq.write_table(table, src)
     out, _ = run_ok(capsys, tmp_path, src)
@@ -295,6 +305,8 @@ def test_real_asas_files_with_duplicates_process(capsys, tmp_path: Path) -> None
     raw = pd.read_parquet(FIXTURES / "asas_i_12.parquet")
     assert len(df) == raw.source_id.nunique() == 12
     assert df.n_dropped_duplicate.sum() > 0
-    assert (df.n_input == df.n_obs + df.n_dropped_duplicate + df.n_dropped_nonfinite
-            + df.n_dropped_bad_err).all()
+    assert (
+        df.n_input
+        == df.n_obs + df.n_dropped_duplicate + df.n_dropped_nonfinite + df.n_dropped_bad_err
+    ).all()
     assert_row_accounting(raw, out)

@@ -29,11 +29,18 @@ def test_ingest_shipped_text_fixtures_then_run(capsys, tmp_path: Path) -> None:
     code, _, err = run_cli(capsys, "run", out, "-o", tmp_path / "cat", "--no-cluster")
     assert code == 0, err
     code, stdout, _ = run_cli(
-        capsys, "query", tmp_path / "cat",
-        "SELECT source_id, n_obs FROM catalog ORDER BY source_id", "--format", "csv",
+        capsys,
+        "query",
+        tmp_path / "cat",
+        "SELECT source_id, n_obs FROM catalog ORDER BY source_id",
+        "--format",
+        "csv",
     )
     assert stdout.splitlines() == [
-        "source_id,n_obs", "000036+2639.8,49", "000316-1125.1,91", f"02950,{len(raw)}"
+        "source_id,n_obs",
+        "000036+2639.8,49",
+        "000316-1125.1,91",
+        f"02950,{len(raw)}",
     ]
 
 
@@ -77,17 +84,28 @@ def test_query_formats_and_failures_table(capsys, tmp_path: Path) -> None:
     df = pd.read_parquet(FIXTURES / "asas_i_12.parquet")
     short = df[df.source_id == df.source_id.iloc[0]].head(3).assign(source_id="SHORT")
     pd.concat([df, short]).to_parquet(tmp_path / "in.parquet")
-    assert run_cli(capsys, "run", tmp_path / "in.parquet", "-o", tmp_path / "c", "--no-cluster")[0] == 0
-    code, stdout, _ = run_cli(capsys, "query", tmp_path / "c",
-                              "SELECT source_id, stage FROM failures", "--format", "json")
+    code, _, _ = run_cli(
+        capsys, "run", tmp_path / "in.parquet", "-o", tmp_path / "c", "--no-cluster"
+    )
+    assert code == 0
+    code, stdout, _ = run_cli(
+        capsys, "query", tmp_path / "c", "SELECT source_id, stage FROM failures", "--format", "json"
+    )
     assert code == 0
     assert [json.loads(line) for line in stdout.splitlines()] == [
         {"source_id": "SHORT", "stage": "clean"}
     ]
     target = tmp_path / "r.parquet"
-    code, _, _ = run_cli(capsys, "query", tmp_path / "c",
-                         "SELECT source_id, mag_median FROM catalog", "--format", "parquet",
-                         "-o", target)
+    code, _, _ = run_cli(
+        capsys,
+        "query",
+        tmp_path / "c",
+        "SELECT source_id, mag_median FROM catalog",
+        "--format",
+        "parquet",
+        "-o",
+        target,
+    )
     assert code == 0 and pq.read_table(target).num_rows == 12
     code, _, err = run_cli(capsys, "query", tmp_path / "c", "SELECT nope FROM catalog")
     assert code == 2 and "query failed" in err

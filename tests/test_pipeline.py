@@ -30,7 +30,8 @@ SERIAL = ClusterSpec(cluster="none")
 def visible_parquet(root: Path) -> list[Path]:
     """Files a Hive/Spark reader would take as table data."""
     return sorted(
-        p for p in root.rglob("*.parquet")
+        p
+        for p in root.rglob("*.parquet")
         if not any(part.startswith(("_", ".")) for part in p.relative_to(root).parts)
     )
 
@@ -83,11 +84,13 @@ def test_nested_input_gives_the_long_input_catalog(tmp_path: Path) -> None:
     df = pd.read_parquet(FIXTURES / "misc_mit_5.parquet")
     nested = []
     for sid, g in df.groupby("source_id", sort=False):
-        nested.append({
-            "source_id": sid,
-            "label": g.label.iloc[0],
-            "lc": {c: g[c].tolist() for c in ("time", "mag", "mag_err", "band")},
-        })
+        nested.append(
+            {
+                "source_id": sid,
+                "label": g.label.iloc[0],
+                "lc": {c: g[c].tolist() for c in ("time", "mag", "mag_err", "band")},
+            }
+        )
     src = tmp_path / "nested.parquet"
     pq.write_table(pa.Table.from_pylist(nested), src)
     long = vsbatch.run(str(FIXTURES / "misc_mit_5.parquet"), tmp_path / "a", cluster=SERIAL)
@@ -134,10 +137,22 @@ def _big_input(path: Path, copies: int) -> Path:
 def test_driver_sigkill_then_resume_gives_the_uninterrupted_catalog(tmp_path: Path) -> None:
     src = _big_input(tmp_path / "big.parquet", copies=10)
     out = tmp_path / "cat"
-    cmd = [sys.executable, "-m", "vsbatch.cli", "run", str(src), "-o", str(out),
-           "--workers", "1", "--partition-epochs", "4000"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "vsbatch.cli",
+        "run",
+        str(src),
+        "-o",
+        str(out),
+        "--workers",
+        "1",
+        "--partition-epochs",
+        "4000",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 120
         journal = []
@@ -167,8 +182,9 @@ def test_resume_of_a_complete_catalog_does_nothing(tmp_path: Path, capsys) -> No
     assert run_cli(capsys, "run", src, "-o", out, "--no-cluster")[0] == 0
     code, stdout, _ = run_cli(capsys, "run", src, "-o", out, "--no-cluster", "--resume")
     assert code == 0 and "(0 computed)" in stdout
-    code, _, err = run_cli(capsys, "run", src, "-o", out, "--no-cluster", "--resume",
-                           "--min-epochs", "7")
+    code, _, err = run_cli(
+        capsys, "run", src, "-o", out, "--no-cluster", "--resume", "--min-epochs", "7"
+    )
     assert code == 2 and "committed with another configuration" in err
 
 
@@ -179,3 +195,23 @@ def test_carried_catalog_period_and_label(tmp_path: Path) -> None:
     assert df.label.tolist() == ["RRab", "RRab"]
     schema = pq.read_schema(open_catalog(summary.catalog).files[0])
     assert schema.field("time_span").metadata[b"unit"] == b"d"
+
+
+def test_existing_scheduler_address_glob_and_url_inputs(tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    df = pd.read_parquet(FIXTURES / "asas_i_12.parquet")
+    ids = sorted(df.source_id.unique())
+    for i, chunk in enumerate((ids[:6], ids[6:])):
+        df[df.source_id.isin(chunk)].to_parquet(tmp_path / f"lc-{i}.parquet")
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True) as cluster:
+        spec = ClusterSpec(cluster=cluster.scheduler_address)
+        by_glob = vsbatch.run(str(tmp_path / "lc-*.parquet"), tmp_path / "a", cluster=spec)
+    by_url = vsbatch.run(f"file://{tmp_path}/lc-1.parquet", tmp_path / "b", cluster=SERIAL)
+    assert by_glob.light_curves == 12 and by_url.light_curves == 6
+    a = catalog_frame(by_glob.catalog)
+    b = catalog_frame(by_url.catalog)
+    pd.testing.assert_frame_equal(
+        a[a.source_id.isin(ids[6:])].drop(columns="part").reset_index(drop=True),
+        b.drop(columns="part"),
+    )

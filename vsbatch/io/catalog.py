@@ -2,7 +2,7 @@
 
 Layout (the contract SQL engines rely on)::
 
-    CATALOG/part=o<order>p<prefix>/part-o<order>p<prefix>.parquet  one row per (source, band)
+    CATALOG/part=o<order>p<prefix>/part-o<order>p<prefix>.parquet   one row per light curve
     CATALOG/_failures.parquet                                      every light curve not processed
     CATALOG/_manifest.json                                         written last: the commit point
     CATALOG/_staging/<run_id>/                                     work in progress, never table data
