@@ -2,10 +2,10 @@
 
 Layout (the contract SQL engines rely on)::
 
-    CATALOG/part=o<order>p<prefix>/part-o<order>p<prefix>.parquet   one row per light curve
-    CATALOG/_failures.parquet                                      every light curve not processed
-    CATALOG/_manifest.json                                         written last: the commit point
-    CATALOG/_staging/<run_id>/                                     work in progress, never table data
+    CATALOG/part=o3p5/part-o3p5.parquet   one row per (source_id, band)
+    CATALOG/_failures.parquet             every light curve not processed, with stage and reason
+    CATALOG/_manifest.json                written last: the commit point
+    CATALOG/_staging/<run_id>/            work in progress, never table data
 
 The table is every Parquet file whose path has no component starting with ``_`` or ``.``.
 Partition files are written in the staging folder and moved into place only at commit, each by
