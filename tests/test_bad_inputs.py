@@ -27,15 +27,20 @@ def good(sid: str = "a", n: int = 10) -> dict[str, list]:
     return {"source_id": [sid] * n, "time": T[:n], "mag": M[:n], "mag_err": E[:n]}
 
 
+STATS_ONLY = ("--stages", "stats")  # these cases are about input handling, not the kernels
+
+
 def run_ok(capsys, tmp_path: Path, src: Path, *extra: str) -> tuple[Path, str]:  # noqa: ANN001
     out = tmp_path / "cat"
+    extra = extra or STATS_ONLY
     code, stdout, stderr = run_cli(capsys, "run", src, "-o", out, "--no-cluster", *extra)
     assert code == 0, stderr
     return out, stderr
 
 
 def run_bad(capsys, src: Path | str, tmp_path: Path, *extra: str) -> str:  # noqa: ANN001
-    code, _, stderr = run_cli(capsys, "run", src, "-o", tmp_path / "cat", "--no-cluster", *extra)
+    out = tmp_path / "cat"
+    code, _, stderr = run_cli(capsys, "run", src, "-o", out, "--no-cluster", *STATS_ONLY, *extra)
     assert code == 2, stderr
     assert not (tmp_path / "cat" / "_manifest.json").exists()
     return stderr
@@ -57,7 +62,7 @@ def test_renamed_column_fixed_by_column_map(capsys, tmp_path: Path) -> None:
     rows["hjd"] = rows.pop("time")
     src = write_long(tmp_path / "in.parquet", rows)
     assert "required column 'time' is missing" in run_bad(capsys, src, tmp_path)
-    out, _ = run_ok(capsys, tmp_path, src, "--column", "time=hjd")
+    out, _ = run_ok(capsys, tmp_path, src, "--column", "time=hjd", *STATS_ONLY)
     assert catalog_frame(out).n_obs.tolist() == [10]
 
 
@@ -169,7 +174,7 @@ def test_keep_going_records_corrupt_file_and_completes(capsys, tmp_path: Path) -
     bad = tmp_path / "in" / "c.parquet"
     bad.write_bytes(b"PAR1 this is not parquet PAR1")
     assert f"{bad}: cannot read as Parquet" in run_bad(capsys, tmp_path / "in", tmp_path)
-    out, _ = run_ok(capsys, tmp_path, tmp_path / "in", "--keep-going")
+    out, _ = run_ok(capsys, tmp_path, tmp_path / "in", "--keep-going", *STATS_ONLY)
     assert catalog_frame(out).source_id.tolist() == ["a", "b"]
     fails = open_catalog(out).failures().to_pylist()
     assert len(fails) == 1 and fails[0]["stage"] == "read" and fails[0]["file"] == str(bad)
@@ -310,3 +315,17 @@ def test_real_asas_files_with_duplicates_process(capsys, tmp_path: Path) -> None
         == df.n_obs + df.n_dropped_duplicate + df.n_dropped_nonfinite + df.n_dropped_bad_err
     ).all()
     assert_row_accounting(raw, out)
+
+
+def test_short_light_curves_get_stage_failures_but_keep_their_row(capsys, tmp_path: Path) -> None:
+    """Ten epochs: enough for stats and a period, too few for a 10th-order Fourier fit and
+    the frequency analysis (which need 2K + 1 + 10): recorded per stage, row kept."""
+    src = write_long(tmp_path / "in.parquet", good("short"))
+    out, _ = run_ok(capsys, tmp_path, src, "--stages", "default", "--fmax", "2")
+    row = catalog_frame(out).iloc[0]
+    assert row.n_obs == 10 and np.isfinite(row.period) and pd.isna(row.r21)
+    fails = open_catalog(out).failures().to_pylist()
+    assert [(f["stage"], f["reason"].split(" [")[0]) for f in fails] == [
+        ("fourier", "too few usable epochs"),
+        ("freqanalysis", "too few usable epochs"),
+    ]

@@ -24,6 +24,25 @@ def _key_values(items: list[str]) -> dict[str, str]:
     return out
 
 
+def _stages(text: str) -> tuple[str, ...]:
+    """``default``, a comma list, or ``default,pdm`` / ``default,-dmdt`` style edits."""
+    from vsbatch.config import ALL_STAGES, DEFAULT_STAGES
+
+    chosen: list[str] = []
+    for item in (s.strip() for s in text.split(",") if s.strip()):
+        if item == "default":
+            chosen.extend(DEFAULT_STAGES)
+        elif item == "all":
+            chosen.extend(ALL_STAGES)
+        elif item.startswith("-"):
+            chosen = [s for s in chosen if s != item[1:]]
+        else:
+            chosen.append(item)
+    return tuple(s for s in ALL_STAGES if s in chosen) + tuple(
+        s for s in dict.fromkeys(chosen) if s not in ALL_STAGES
+    )
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from vsbatch.cluster import ClusterSpec
     from vsbatch.config import RunConfig
@@ -33,6 +52,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         min_epochs=args.min_epochs,
         partition_epochs=args.partition_epochs,
         column_map=_key_values(args.column),
+        stages=_stages(args.stages),
+        fmin=args.fmin,
+        fmax=args.fmax,
+        samples_per_peak=args.samples_per_peak,
+        top_k=args.top_k,
+        period_backend=args.period_backend,
+        pdm_bins=args.pdm_bins,
+        fold_period=args.fold_period,
+        fourier_order=args.fourier_order,
+        clip_mag=args.clip_mag,
+        dmdt_max_pairs=args.dmdt_max_pairs,
+        seed=args.seed,
     )
     cluster = ClusterSpec(
         cluster="none" if args.no_cluster else args.cluster,
@@ -99,6 +130,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-limit", help="per worker, e.g. 4GiB (default: share of RAM)")
     p.add_argument("--partition-epochs", type=int, default=100_000, help="cost bound")
     p.add_argument("--min-epochs", type=int, default=5, help="fewer valid epochs -> failure")
+    g = p.add_argument_group("what to compute (defaults: the papers')")
+    g.add_argument(
+        "--stages",
+        default="default",
+        help="comma list: default (stats,period,multiband,fourier,freqanalysis,dmdt), all, "
+        "or edits such as default,pdm or default,-dmdt",
+    )
+    g.add_argument("--fmin", type=float, help="lowest frequency, c/d (default 1/baseline)")
+    g.add_argument("--fmax", type=float, default=25.0, help="highest frequency, c/d")
+    g.add_argument("--samples-per-peak", type=float, default=5.0)
+    g.add_argument("--top-k", type=int, default=3, help="periodogram peaks kept")
+    g.add_argument("--period-backend", default="auto", help="auto, numba or nifty-ls")
+    g.add_argument("--pdm-bins", type=int, default=10)
+    g.add_argument("--fold-period", default="auto", choices=["auto", "search", "catalog"])
+    g.add_argument("--fourier-order", type=int, default=10)
+    g.add_argument("--clip-mag", type=float, default=0.35, help="Fourier-fit rejection, mag")
+    g.add_argument("--dmdt-max-pairs", type=int, default=10_000_000)
+    g.add_argument("--seed", type=int, default=0, help="seed of every random choice")
     p.add_argument(
         "--column",
         action="append",
@@ -150,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     except VsbatchError as exc:
         print(f"vsbatch: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except argparse.ArgumentTypeError as exc:
+    except (argparse.ArgumentTypeError, ValueError) as exc:
         print(f"vsbatch: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

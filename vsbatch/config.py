@@ -1,14 +1,21 @@
-"""Run configuration: every option that changes catalog content, hashed into the manifest."""
+"""Run configuration: every option that changes catalog content, hashed into the manifest.
+
+Defaults are the papers' (``../shared/seeds``): a 10th-order Fourier fit with 0.35 mag
+rejection and the PS17 frequency analysis of the Blazhko paper, Mahabal et al. dm-dt bins.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from vsbatch import __version__
 
-DEFAULT_STAGES = ("stats",)
+ALL_STAGES = ("stats", "period", "multiband", "pdm", "fourier", "freqanalysis", "dmdt")
+# PDM is opt-in: on the default grid it costs about 3x all other stages together (README).
+DEFAULT_STAGES = ("stats", "period", "multiband", "fourier", "freqanalysis", "dmdt")
+FOLD_PERIOD_MODES = ("auto", "search", "catalog")
 
 
 @dataclass(frozen=True)
@@ -19,12 +26,40 @@ class RunConfig:
     partition_epochs: int = 100_000
     stages: tuple[str, ...] = DEFAULT_STAGES
     column_map: dict[str, str] = field(default_factory=dict)
+    # period search (grid as astropy's autofrequency: 1/T .. fmax, samples_per_peak per 1/T)
+    fmin: float | None = None
+    fmax: float = 25.0
+    samples_per_peak: float = 5.0
+    top_k: int = 3
+    period_backend: str = "auto"
+    pdm_bins: int = 10
+    fold_period: str = "auto"  # auto: catalog_period when finite, else the searched period
+    # Fourier decomposition (Blazhko paper Eq. 4, Section 3.1.1)
+    fourier_order: int = 10
+    clip_mag: float = 0.35
+    # dm-dt pair histograms (Mahabal et al. 2017 bins); above max_pairs a seeded pair sample
+    dmdt_max_pairs: int = 10_000_000
+    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.min_epochs < 1:
             raise ValueError("min_epochs must be at least 1")
         if self.partition_epochs < 1:
             raise ValueError("partition_epochs must be at least 1")
+        unknown = set(self.stages) - set(ALL_STAGES)
+        if unknown:
+            raise ValueError(f"unknown stages {sorted(unknown)}; choose from {ALL_STAGES}")
+        if self.fold_period not in FOLD_PERIOD_MODES:
+            raise ValueError(f"fold_period must be one of {FOLD_PERIOD_MODES}")
+        if self.fmax <= 0 or self.samples_per_peak <= 0 or self.top_k < 1:
+            raise ValueError("fmax and samples_per_peak must be positive, top_k at least 1")
+        if self.fourier_order < 1:
+            raise ValueError("fourier_order must be at least 1")
+        needs_period = {"multiband", "pdm", "fourier", "freqanalysis"} & set(self.stages)
+        if needs_period and "period" not in self.stages and self.fold_period != "catalog":
+            raise ValueError(
+                f"stages {sorted(needs_period)} need the period stage (or fold_period=catalog)"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -40,6 +75,11 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> RunConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
         data = dict(data)
-        data["stages"] = tuple(data.get("stages", DEFAULT_STAGES))
+        if "stages" in data:
+            data["stages"] = tuple(data["stages"])
         return cls(**data)

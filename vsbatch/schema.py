@@ -31,6 +31,8 @@ _ARROW_TYPES = {
     "int8": pa.int8(),
     "bool": pa.bool_(),
     "string": pa.string(),
+    "list<float64>": pa.list_(pa.float64()),
+    "list<float32>": pa.list_(pa.float32()),
 }
 
 

@@ -42,6 +42,16 @@ class LightCurves:
         lo, hi = self.offsets[i], self.offsets[i + 1]
         return self.time[lo:hi], self.mag[lo:hi], self.err[lo:hi]
 
+    def take(self, segments: np.ndarray) -> LightCurves:
+        """A new batch holding the given segments, in the given order."""
+        segments = np.asarray(segments, dtype=np.int64)
+        counts = self.counts[segments]
+        offsets = np.zeros(len(segments) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        # epoch indices: for each chosen segment, its start + arange(count)
+        epochs = np.repeat(self.offsets[segments] - offsets[:-1], counts) + np.arange(offsets[-1])
+        return LightCurves(offsets, self.time[epochs], self.mag[epochs], self.err[epochs])
+
     @classmethod
     def from_segments(
         cls, segments: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]

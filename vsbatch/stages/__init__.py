@@ -14,23 +14,27 @@ import numpy as np
 import pyarrow as pa
 
 from vsbatch.config import RunConfig
-from vsbatch.kernels.arrays import LightCurves
-from vsbatch.kernels.stats import variability_stats
 from vsbatch.schema import table_schema
-from vsbatch.stages.clean import CleanPartition, clean_partition
+from vsbatch.stages.clean import clean_partition
+from vsbatch.stages.context import StageContext
+from vsbatch.stages.dmdt import dmdt_stage
 from vsbatch.stages.failures import FailureLog
+from vsbatch.stages.fourier import fourier_stage, freqanalysis_stage
+from vsbatch.stages.period import multiband_stage, pdm_stage, period_stage
+from vsbatch.stages.stats import stats_stage
 
-StageFn = Callable[[LightCurves, pa.Table, RunConfig, FailureLog], dict[str, np.ndarray]]
-
-
-def _stats_stage(
-    lcs: LightCurves, segments: pa.Table, config: RunConfig, failures: FailureLog
-) -> dict[str, np.ndarray]:
-    return variability_stats(lcs).as_dict()
-
+StageFn = Callable[[StageContext], dict[str, np.ndarray]]
 
 # Stage name -> function, in execution order. Column names come from schemas/catalog.json.
-STAGES: dict[str, StageFn] = {"stats": _stats_stage}
+STAGES: dict[str, StageFn] = {
+    "stats": stats_stage,
+    "period": period_stage,
+    "multiband": multiband_stage,
+    "pdm": pdm_stage,
+    "fourier": fourier_stage,
+    "freqanalysis": freqanalysis_stage,
+    "dmdt": dmdt_stage,
+}
 
 
 @dataclass(frozen=True)
@@ -54,37 +58,33 @@ def catalog_schema(
     return schema
 
 
-def _run_stage(
-    name: str, clean: CleanPartition, config: RunConfig, failures: FailureLog
-) -> dict[str, np.ndarray]:
+def _run_stage(name: str, ctx: StageContext) -> dict[str, np.ndarray]:
     """Run a stage on the whole partition; if it raises, isolate the bad light curves."""
     fn = STAGES[name]
     try:
-        return fn(clean.lcs, clean.segments, config, failures)
+        return fn(ctx)
     except Exception:  # noqa: BLE001 - any error in one light curve must not fail the partition
         pass
     per_segment: list[dict[str, np.ndarray] | None] = []
-    for i in range(clean.lcs.n_segments):
-        lo, hi = clean.lcs.offsets[i], clean.lcs.offsets[i + 1]
-        one = LightCurves(
-            np.array([0, hi - lo], dtype=np.int64),
-            clean.lcs.time[lo:hi],
-            clean.lcs.mag[lo:hi],
-            clean.lcs.err[lo:hi],
+    for i in range(ctx.lcs.n_segments):
+        one = StageContext(
+            ctx.lcs.take(np.array([i])),
+            {k: v[i : i + 1] for k, v in ctx.columns.items()},
+            ctx.config,
+            ctx.failures,
         )
         try:
-            per_segment.append(fn(one, clean.segments.slice(i, 1), config, failures))
+            per_segment.append(fn(one))
         except Exception as exc:  # noqa: BLE001
-            sid = clean.segments.column("source_id")[i].as_py()
-            band = clean.segments.column("band")[i].as_py()
-            failures.add(sid, band, name, f"{type(exc).__name__}: {exc}")
+            ctx.fail(i, name, f"{type(exc).__name__}: {exc}")
             per_segment.append(None)
     template = next((r for r in per_segment if r is not None), None)
     if template is None:
         raise RuntimeError(f"stage {name} failed on every light curve of the partition")
     columns = {}
     for col, values in template.items():
-        filler = np.full(1, np.nan if values.dtype.kind == "f" else -1, dtype=values.dtype)
+        missing = np.nan if values.dtype.kind in "fc" else None if values.dtype == object else -1
+        filler = np.full((1, *values.shape[1:]), missing, dtype=values.dtype)
         columns[col] = np.concatenate([r[col] if r is not None else filler for r in per_segment])
     return columns
 
@@ -99,10 +99,11 @@ def process_partition(
     """Clean one partition's epochs, run the enabled stages, return catalog + failure rows."""
     failures = FailureLog(partition)
     clean = clean_partition(table, partition, config.min_epochs, carried, failures)
-    columns = {name: clean.segments.column(name) for name in clean.segments.column_names}
+    columns: dict[str, object] = {n: clean.segments.column(n) for n in clean.segments.column_names}
+    ctx = StageContext(clean.lcs, columns, config, failures)
     for name in STAGES:
         if name in config.stages and clean.lcs.n_segments:
-            columns.update(_run_stage(name, clean, config, failures))
+            columns.update(_run_stage(name, ctx))
     arrays = [_as_arrow(columns.get(f.name), f.type, clean.lcs.n_segments) for f in schema]
     return PartitionOutput(pa.Table.from_arrays(arrays, schema=schema), failures.to_table())
 
@@ -112,4 +113,8 @@ def _as_arrow(values: object, arrow_type: pa.DataType, n: int) -> pa.Array:
         return pa.nulls(n, arrow_type)
     if isinstance(values, pa.ChunkedArray):
         return values.combine_chunks().cast(arrow_type)
+    values = np.asarray(values)
+    if values.ndim == 2:  # per-light-curve vectors (top periods, Fourier amplitudes, images)
+        flat = pa.array(values.reshape(-1), arrow_type.value_type)
+        return pa.FixedSizeListArray.from_arrays(flat, values.shape[1]).cast(arrow_type)
     return pa.array(values, arrow_type, from_pandas=True)  # NaN -> null: SQL aggregates skip it

@@ -1,0 +1,90 @@
+"""Stages ``fourier`` and ``freqanalysis``: fold, fit the Fourier series, look for Blazhko
+side peaks.
+
+Both fold on ``fold_period``: the input's ``catalog_period`` when given and finite (mode
+``auto``), else the searched ``period`` (``--fold-period search|catalog|auto``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vsbatch.kernels.fourier import fit_fourier
+from vsbatch.kernels.prewhiten import BLAZHKO_CLASS_NAMES, BlazhkoClass, blazhko_analysis
+from vsbatch.stages.context import StageContext
+
+
+def fold_period(ctx: StageContext) -> tuple[np.ndarray, np.ndarray]:
+    """(period to fold on, where it came from) for every light curve."""
+    n = ctx.lcs.n_segments
+    mode = ctx.config.fold_period
+    searched = ctx.value("period") if "period" in ctx.columns else np.full(n, np.nan)
+    if "catalog_period" in ctx.columns:
+        catalog = ctx.value("catalog_period").astype(np.float64)
+    else:
+        catalog = np.full(n, np.nan)
+    use_catalog = np.isfinite(catalog) & (catalog > 0) & (mode != "search")
+    if mode == "catalog":
+        period = np.where(use_catalog, catalog, np.nan)
+    else:
+        period = np.where(use_catalog, catalog, searched)
+    return period, np.where(use_catalog, "catalog", "search")
+
+
+def fourier_stage(ctx: StageContext) -> dict[str, np.ndarray]:
+    period, origin = fold_period(ctx)
+    for i in np.flatnonzero(~np.isfinite(period)):
+        ctx.fail(int(i), "fourier", f"no period to fold on (fold_period={ctx.config.fold_period})")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frequency = 1.0 / period
+    fit = fit_fourier(
+        ctx.lcs, frequency, order=ctx.config.fourier_order, clip_threshold=ctx.config.clip_mag
+    )
+    ctx.fail_status(np.where(np.isfinite(period), fit.status, 0), "fourier")
+    return {
+        "fold_period": period,
+        "fold_period_source": origin,
+        "fourier_order": fit.order_used,
+        "fourier_n_used": fit.n_used,
+        "fourier_n_rejected": fit.n_rejected,
+        "a0": fit.a0,
+        "amplitude": fit.peak_to_peak,
+        "fourier_amplitudes": fit.amplitude,
+        "fourier_phases": fit.phase,
+        "r21": fit.r21,
+        "r21_err": fit.r21_error,
+        "r31": fit.r31,
+        "r31_err": fit.r31_error,
+        "phi21": fit.phi21,
+        "phi21_err": fit.phi21_error,
+        "phi31": fit.phi31,
+        "phi31_err": fit.phi31_error,
+        "fourier_rms": fit.rms,
+        "fourier_chi2_red": fit.chi2_reduced,
+        "fourier_r2": fit.r_squared,
+    }
+
+
+def freqanalysis_stage(ctx: StageContext) -> dict[str, np.ndarray]:
+    period, _ = fold_period(ctx)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f0 = 1.0 / period
+    fa = blazhko_analysis(ctx.lcs, f0, order=ctx.config.fourier_order)
+    ctx.fail_status(np.where(np.isfinite(period), fa.status, 0), "freqanalysis")
+    names = np.array(
+        [
+            None if c == BlazhkoClass.UNCLASSIFIED else BLAZHKO_CLASS_NAMES[BlazhkoClass(c)]
+            for c in fa.bl_class
+        ],
+        dtype=object,
+    )
+    return {
+        "fa_class": names,
+        "fa_f_side": fa.peak_frequency,
+        "fa_f_mod": fa.modulation_frequency,
+        "fa_period_mod": fa.modulation_period,
+        "fa_amp": fa.peak_amplitude,
+        "fa_snr": fa.peak_snr,
+        "fa_resolved": fa.peak_resolved,
+        "fa_instrumental": fa.instrumental_peak,
+    }
