@@ -155,12 +155,7 @@ def _take(
     """The light curves of the chosen sources, with their source index when multiband."""
     n_seg = groups[chosen + 1] - groups[chosen]
     segments = _ranges(groups[chosen], n_seg)
-    counts = lcs.counts[segments]
-    epochs = _ranges(lcs.offsets[segments], counts)
-    offsets = np.zeros(len(segments) + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    sub = LightCurves(offsets, lcs.time[epochs], lcs.mag[epochs], lcs.err[epochs])
-    return sub, (np.repeat(np.arange(len(chosen)), n_seg) if multiband else None)
+    return lcs.take(segments), (np.repeat(np.arange(len(chosen)), n_seg) if multiband else None)
 
 
 def _chunks(indices: np.ndarray, n_frequencies: np.ndarray, limit: int) -> list[np.ndarray]:

@@ -14,7 +14,7 @@ from vsbatch.kernels.dmdt import (
     dmdt_histograms,
     freedman_diaconis_bins,
 )
-from vsbatch.kernels.fourier import KernelStatus
+from vsbatch.kernels.status import KernelStatus
 
 
 def _pairs(t, m):

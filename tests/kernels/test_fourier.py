@@ -9,7 +9,8 @@ from scipy.optimize import minimize_scalar
 
 from tests.conftest import light_curves_from_long, shared_file
 from vsbatch.kernels import LightCurves
-from vsbatch.kernels.fourier import KernelStatus, fit_fourier, fold
+from vsbatch.kernels.fourier import fit_fourier, fold
+from vsbatch.kernels.status import KernelStatus
 
 ORDER = 10
 

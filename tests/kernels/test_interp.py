@@ -6,8 +6,8 @@ import numpy as np
 
 from tests.conftest import light_curves_from_long
 from vsbatch.kernels import LightCurves
-from vsbatch.kernels.fourier import KernelStatus
 from vsbatch.kernels.interp import knn_interpolate, phase_grid
+from vsbatch.kernels.status import KernelStatus
 
 
 def _reference(t, m, f, k, n_grid=200, t0=0.0):

@@ -8,13 +8,14 @@ import pytest
 
 from tests.conftest import light_curves_from_long
 from vsbatch.kernels import LightCurves
-from vsbatch.kernels.fourier import KernelStatus, fit_fourier
+from vsbatch.kernels.fourier import fit_fourier
 from vsbatch.kernels.prewhiten import (
     BLAZHKO_CLASS_NAMES,
     BlazhkoClass,
     amplitude_spectrum,
     blazhko_analysis,
 )
+from vsbatch.kernels.status import KernelStatus
 
 F_MOD = 1 / 47.3  # injected Blazhko frequency, c/d
 

@@ -6,6 +6,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+
+def per_segment(value: ArrayLike, n_segments: int, name: str, dtype=np.float64) -> np.ndarray:
+    """Broadcast a scalar, or check a length-``n_segments`` array, for a per-segment argument."""
+    arr = np.asarray(value, dtype=dtype)
+    if arr.ndim == 0:
+        return np.full(n_segments, arr, dtype=dtype)
+    if arr.shape != (n_segments,):
+        raise ValueError(f"{name} must be a scalar or have shape ({n_segments},), got {arr.shape}")
+    return np.ascontiguousarray(arr)
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,8 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
-from vsbatch.kernels.arrays import LightCurves
-from vsbatch.kernels.fourier import KernelStatus, per_segment
+from vsbatch.kernels.arrays import LightCurves, per_segment
+from vsbatch.kernels.status import KernelStatus
 
 MAHABAL_DM_EDGES = np.array(
     [-8, -5, -3, -2.5, -2, -1.5, -1, -0.5, -0.3, -0.2, -0.1, 0,

@@ -25,50 +25,19 @@ Status codes (one table for every kernel of fourier, prewhiten, dmdt and interp)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
 
 import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
-from vsbatch.kernels.arrays import LightCurves
+from vsbatch.kernels.arrays import LightCurves, per_segment
+from vsbatch.kernels.status import KernelStatus
 
 TWO_PI = 2.0 * np.pi
 PTP_GRID = 2000  # phases on which the fitted curve is evaluated for its peak-to-peak amplitude
 SINGULAR_PIVOT = 1e-10  # smallest Cholesky pivot of the equilibrated (unit-diagonal) matrix
 REFINE_MAX_ITER = 20
 REFINE_TOL_CYCLES = 1e-9  # stop when the frequency step moves the phase by < this over T
-
-
-class KernelStatus(IntEnum):
-    """Per-segment outcome of the kernels in fourier, prewhiten, dmdt and interp.
-
-    Non-zero codes come with NaN outputs (zero counts for dm-dt); the stage turns them into a
-    failure record with :data:`STATUS_REASONS`.
-    """
-
-    OK = 0
-    TOO_FEW_POINTS = 1  # fewer usable epochs (finite time/mag, finite err > 0) than needed
-    BAD_FREQUENCY = 2  # frequency NaN, infinite or <= 0
-    SINGULAR = 3  # least-squares normal matrix not positive definite (e.g. phase gaps)
-
-
-STATUS_REASONS = {
-    KernelStatus.OK: "ok",
-    KernelStatus.TOO_FEW_POINTS: "too few usable epochs",
-    KernelStatus.BAD_FREQUENCY: "frequency is NaN, infinite or not positive",
-    KernelStatus.SINGULAR: "singular least-squares problem (poor phase coverage)",
-}
-
-
-def per_segment(value: ArrayLike, n_segments: int, name: str, dtype=np.float64) -> np.ndarray:
-    """Broadcast a scalar, or check a length-``n_segments`` array, for a per-segment argument."""
-    arr = np.asarray(value, dtype=dtype)
-    if arr.ndim == 0:
-        return np.full(n_segments, arr, dtype=dtype)
-    if arr.shape != (n_segments,):
-        raise ValueError(f"{name} must be a scalar or have shape ({n_segments},), got {arr.shape}")
-    return np.ascontiguousarray(arr)
 
 
 # ----------------------------------------------------------------------------- numba helpers

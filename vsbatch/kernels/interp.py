@@ -27,8 +27,9 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
-from vsbatch.kernels.arrays import LightCurves
-from vsbatch.kernels.fourier import KernelStatus, frac, per_segment, usable
+from vsbatch.kernels.arrays import LightCurves, per_segment
+from vsbatch.kernels.fourier import frac, usable
+from vsbatch.kernels.status import KernelStatus
 
 
 @numba.njit(cache=True)

@@ -64,17 +64,16 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
-from vsbatch.kernels.arrays import LightCurves
+from vsbatch.kernels.arrays import LightCurves, per_segment
 from vsbatch.kernels.fourier import (
     TWO_PI,
-    KernelStatus,
     frac,
     model_value,
-    per_segment,
     refine_frequency,
     usable,
     wls_fit,
 )
+from vsbatch.kernels.status import KernelStatus
 
 RESEED_EVERY = 2048
 

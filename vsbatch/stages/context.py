@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 
 from vsbatch.config import RunConfig
 from vsbatch.kernels.arrays import LightCurves
-from vsbatch.kernels.fourier import STATUS_REASONS, KernelStatus
+from vsbatch.kernels.status import STATUS_REASONS, KernelStatus
 from vsbatch.stages.failures import FailureLog
 
 
