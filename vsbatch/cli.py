@@ -107,6 +107,19 @@ def _cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_validate(args: argparse.Namespace) -> int:
+    import json
+
+    from vsbatch.cluster import ClusterSpec
+    from vsbatch.validate import format_report, recovery_report, report_json
+
+    rows = recovery_report(
+        args.data, cluster=ClusterSpec(workers=args.workers), astropy=args.astropy
+    )
+    print(json.dumps(report_json(rows), indent=1) if args.json else format_report(rows))
+    return 0
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     from vsbatch.schema import describe
 
@@ -179,6 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="table", choices=["table", "csv", "json", "parquet"])
     p.add_argument("-o", "--output", help="write the result to a file")
     p.set_defaults(func=_cmd_query)
+
+    p = sub.add_parser("validate", help="period recovery on real light curves (../shared/data)")
+    p.add_argument("--data", default="../shared/data", help="folder of the labelled sets")
+    p.add_argument("--workers", type=int)
+    p.add_argument("--astropy", action="store_true", help="add astropy's S82 r-band recovery")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("schema", help="columns, types, units and descriptions")
     p.add_argument("table", nargs="?", default="catalog", choices=["catalog", "failures", "input"])
