@@ -120,6 +120,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from vsbatch.bench import main as bench_main
+
+    return bench_main(args.passed_through)
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     from vsbatch.schema import describe
 
@@ -193,6 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="write the result to a file")
     p.set_defaults(func=_cmd_query)
 
+    p = sub.add_parser(
+        "bench",
+        add_help=False,
+        help="speed side by side with astropy and nifty-ls (vsbatch bench --help)",
+    )
+    p.set_defaults(func=_cmd_bench, passes_through=True)
+
     p = sub.add_parser("validate", help="period recovery on real light curves (../shared/data)")
     p.add_argument("--data", default="../shared/data", help="folder of the labelled sets")
     p.add_argument("--workers", type=int)
@@ -208,7 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if rest and not getattr(args, "passes_through", False):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.passed_through = rest
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
     log = logging.getLogger("vsbatch")
