@@ -46,40 +46,58 @@ def _stages(text: str) -> tuple[str, ...]:
 def _cmd_run(args: argparse.Namespace) -> int:
     from vsbatch.cluster import ClusterSpec
     from vsbatch.config import RunConfig
+    from vsbatch.errors import UsageError
+    from vsbatch.jobs import load_job
     from vsbatch.pipeline import run
 
-    config = RunConfig(
-        min_epochs=args.min_epochs,
-        partition_epochs=args.partition_epochs,
-        column_map=_key_values(args.column),
-        stages=_stages(args.stages),
-        fmin=args.fmin,
-        fmax=args.fmax,
-        samples_per_peak=args.samples_per_peak,
-        top_k=args.top_k,
-        period_backend=args.period_backend,
-        pdm_bins=args.pdm_bins,
-        fold_period=args.fold_period,
-        fourier_order=args.fourier_order,
-        clip_mag=args.clip_mag,
-        dmdt_max_pairs=args.dmdt_max_pairs,
-        seed=args.seed,
-    )
-    cluster = ClusterSpec(
-        cluster="none" if args.no_cluster else args.cluster,
-        workers=args.workers,
-        threads_per_worker=args.threads_per_worker,
-        memory_limit=args.memory_limit,
-    )
+    flags = [m for m in ("resume", "overwrite", "update") if getattr(args, m)]
+    if args.job:  # the job file describes the run; input, -o and the mode flags override
+        job = load_job(args.job)
+        source, output, config, cluster = job.input, job.output, job.config, job.cluster
+        mode, keep_going = (flags[0] if flags else job.mode), job.keep_going or args.keep_going
+        source, output = args.input or source, args.output or output
+    else:
+        if not args.input or not args.output:
+            raise UsageError("vsbatch run needs INPUT and -o CATALOG (or --job FILE)")
+        source, output, mode, keep_going = (
+            args.input,
+            args.output,
+            (flags or ["new"])[0],
+            (args.keep_going),
+        )
+        config = RunConfig(
+            min_epochs=args.min_epochs,
+            partition_epochs=args.partition_epochs,
+            column_map=_key_values(args.column),
+            stages=_stages(args.stages),
+            fmin=args.fmin,
+            fmax=args.fmax,
+            samples_per_peak=args.samples_per_peak,
+            top_k=args.top_k,
+            period_backend=args.period_backend,
+            pdm_bins=args.pdm_bins,
+            fold_period=args.fold_period,
+            fourier_order=args.fourier_order,
+            clip_mag=args.clip_mag,
+            dmdt_max_pairs=args.dmdt_max_pairs,
+            seed=args.seed,
+        )
+        cluster = ClusterSpec(
+            cluster="none" if args.no_cluster else args.cluster,
+            workers=args.workers,
+            threads_per_worker=args.threads_per_worker,
+            memory_limit=args.memory_limit,
+            gpus=args.gpus,
+        )
     summary = run(
-        args.input,
-        args.output,
+        source,
+        output,
         config,
         cluster,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        update=args.update,
-        keep_going=args.keep_going,
+        resume=mode == "resume",
+        overwrite=mode == "overwrite",
+        update=mode == "update",
+        keep_going=keep_going,
     )
     print(summary.text())
     return 0
@@ -140,9 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="light curves (Parquet) -> partitioned Parquet catalog")
-    p.add_argument("input", help="Parquet file, folder, glob or fsspec URL (long or nested)")
-    p.add_argument("-o", "--output", required=True, help="catalog folder")
-    p.add_argument("--cluster", default="local", help="local (default) or tcp://host:port")
+    p.add_argument(
+        "input", nargs="?", help="Parquet file, folder, glob or fsspec URL (long or nested)"
+    )
+    p.add_argument("-o", "--output", help="catalog folder")
+    p.add_argument("--job", help="a job file (jobs/*.yaml) describing the whole run")
+    p.add_argument(
+        "--cluster",
+        default="local",
+        help="local (default), slurm, kubernetes (options in a job file), tcp://host:port, "
+        "scheduler-file:PATH",
+    )
+    p.add_argument("--gpus", type=int, default=0, help="local GPU workers (dask-cuda)")
     p.add_argument("--no-cluster", action="store_true", help="run in this process (debugging)")
     p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
     p.add_argument("--threads-per-worker", type=int, default=1)

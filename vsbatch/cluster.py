@@ -1,32 +1,83 @@
-"""Where tasks run: an embedded LocalCluster of worker processes, an existing scheduler, or
+"""Where tasks run: an embedded LocalCluster, Slurm (dask-jobqueue), Kubernetes
+(dask-kubernetes operator), a single GPU machine (dask-cuda), an existing scheduler, or
 in-process (``--no-cluster``, for debugging with ordinary tools).
 
 The pipeline only sees ``Runner.map_unordered``; this module and ``pipeline`` are the only
-ones that import ``distributed``.
+ones that import ``distributed``. Optional cluster managers are imported only when asked for,
+with a message naming the extra to install.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from vsbatch.errors import UsageError
 
 log = logging.getLogger("vsbatch")
 
 _THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+GPU_RESOURCE = "GPU"  # Dask worker resource advertised by GPU workers (one unit per GPU)
+
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    """Workers as Slurm jobs through dask-jobqueue's ``SLURMCluster``."""
+
+    queue: str | None = None
+    account: str | None = None
+    cores: int = 1  # per job (one worker process per job, one thread per core)
+    memory: str = "4GiB"  # per job
+    walltime: str = "01:00:00"
+    jobs: int = 1  # scale to this many jobs; or adapt between adapt_min and adapt_max
+    adapt_min: int | None = None
+    adapt_max: int | None = None
+    # restart workers before the walltime kills them, so no task is lost mid-way
+    lifetime: str | None = "55m"
+    lifetime_stagger: str | None = "4m"
+    gpu_jobs: int = 0  # a second group of jobs with --gres=gpu:N and the GPU resource
+    gpus_per_job: int = 1
+    job_extra: tuple[str, ...] = ()
+    log_directory: str | None = None
+    python: str | None = None  # the workers' interpreter (default: this one)
+
+
+@dataclass(frozen=True)
+class KubernetesOptions:
+    """A ``DaskCluster`` of the dask-kubernetes operator with CPU and GPU worker groups."""
+
+    name: str = "vsbatch"
+    namespace: str | None = None
+    image: str = "vsbatch:latest"
+    workers: int = 2
+    cpu: str = "1"
+    memory: str = "4Gi"
+    gpu_workers: int = 0
+    gpus_per_worker: int = 1
 
 
 @dataclass(frozen=True)
 class ClusterSpec:
-    """How to get workers: ``local`` (embedded), ``none`` (in-process) or ``tcp://host:port``."""
+    """How to get workers.
+
+    ``cluster``: ``local`` (embedded LocalCluster, or LocalCUDACluster with ``gpus``), ``none``
+    (in-process), ``slurm``, ``kubernetes``, ``tcp://host:port`` (an existing scheduler) or
+    ``scheduler-file:PATH`` (the one-allocation Slurm mode, see deploy/slurm).
+    """
 
     cluster: str = "local"
     workers: int | None = None
     threads_per_worker: int = 1
     memory_limit: str | None = None
+    gpus: int = 0
+    slurm: SlurmOptions = field(default_factory=SlurmOptions)
+    kubernetes: KubernetesOptions = field(default_factory=KubernetesOptions)
 
 
 class Runner:
@@ -34,9 +85,14 @@ class Runner:
 
     dashboard_link: str | None = None
     n_workers: int = 1
+    has_gpu_workers: bool = False
 
     def map_unordered(
-        self, fn: Callable[..., Any], items: Iterable[Any], *args: Any
+        self,
+        fn: Callable[..., Any],
+        items: Iterable[Any],
+        *args: Any,
+        resources: dict[str, float] | None = None,
     ) -> Iterator[tuple[Any, Any, BaseException | None]]:
         raise NotImplementedError
 
@@ -44,7 +100,7 @@ class Runner:
 class SerialRunner(Runner):
     """In-process execution, in order: the debugging path."""
 
-    def map_unordered(self, fn, items, *args):  # noqa: ANN001, ANN201 - see Runner
+    def map_unordered(self, fn, items, *args, resources=None):  # noqa: ANN001, ANN201
         for item in items:
             try:
                 yield item, fn(item, *args), None
@@ -58,14 +114,20 @@ class DaskRunner(Runner):
     def __init__(self, client: Any) -> None:
         self.client = client
         self.dashboard_link = getattr(client, "dashboard_link", None)
-        self.n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        workers = client.scheduler_info().get("workers", {})
+        self.n_workers = max(1, len(workers))
+        self.has_gpu_workers = any(
+            w.get("resources", {}).get(GPU_RESOURCE) for w in workers.values()
+        )
 
-    def map_unordered(self, fn, items, *args):  # noqa: ANN001, ANN201 - see Runner
+    def map_unordered(self, fn, items, *args, resources=None):  # noqa: ANN001, ANN201
         from distributed import as_completed
 
         items = list(items)
-        scattered = [self.client.scatter(a, broadcast=True) if _big(a) else a for a in args]
-        futures = {self.client.submit(fn, item, *scattered, pure=False): item for item in items}
+        futures = {
+            self.client.submit(fn, item, *args, pure=False, resources=resources): item
+            for item in items
+        }
         for future in as_completed(futures):
             item = futures.pop(future)
             try:
@@ -75,38 +137,187 @@ class DaskRunner(Runner):
             future.release()
 
 
-def _big(obj: Any) -> bool:
-    return hasattr(obj, "nbytes") and getattr(obj, "nbytes", 0) > 1_000_000
+def _optional(module: str, extra: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise UsageError(
+            f"{module} is not installed: pip install 'vsbatch[{extra}]' for this cluster kind"
+        ) from exc
+
+
+def _single_thread_env(threads: int) -> dict[str, str]:
+    return {name: str(threads) for name in _THREAD_ENV}
+
+
+def slurm_cluster(spec: ClusterSpec) -> Any:
+    """A dask-jobqueue SLURMCluster for the CPU workers (not yet scaled)."""
+    jobqueue = _optional("dask_jobqueue", "slurm")
+    opts = spec.slurm
+    extra = []
+    if opts.lifetime:
+        extra += ["--lifetime", opts.lifetime]
+    if opts.lifetime_stagger:
+        extra += ["--lifetime-stagger", opts.lifetime_stagger]
+    return jobqueue.SLURMCluster(
+        queue=opts.queue,
+        account=opts.account,
+        cores=opts.cores,
+        processes=opts.cores,
+        memory=opts.memory,
+        walltime=opts.walltime,
+        worker_extra_args=extra,
+        job_extra_directives=list(opts.job_extra),
+        job_script_prologue=[f"export {k}={v}" for k, v in _single_thread_env(1).items()],
+        log_directory=opts.log_directory,
+        python=opts.python or sys.executable,
+        silence_logs="error",
+    )
+
+
+def slurm_gpu_job_options(cluster: Any, spec: ClusterSpec) -> dict:
+    """Job options of the GPU group: the CPU jobs' options plus ``--gres=gpu:N`` and the GPU
+    worker resource, so inference tasks land on these workers only."""
+    opts = dict(cluster.new_spec["options"])
+    n = spec.slurm.gpus_per_job
+    opts["job_extra_directives"] = [*opts.get("job_extra_directives", []), f"--gres=gpu:{n}"]
+    opts["worker_extra_args"] = [
+        *opts.get("worker_extra_args", []),
+        "--resources",
+        f"{GPU_RESOURCE}={n}",
+    ]
+    opts["cores"] = opts["processes"] = 1
+    return opts
+
+
+def slurm_job_scripts(spec: ClusterSpec) -> dict[str, str]:
+    """The sbatch scripts dask-jobqueue would submit for the CPU and the GPU group."""
+    with slurm_cluster(spec) as cluster:
+        gpu = cluster.job_cls(cluster.scheduler_address, **slurm_gpu_job_options(cluster, spec))
+        return {"cpu": cluster.job_script(), "gpu": gpu.job_script()}
+
+
+def kubernetes_cluster_spec(spec: ClusterSpec) -> dict:
+    """The ``DaskCluster`` resource (dict) with a CPU worker group; GPU group via
+    ``kubernetes_gpu_worker_group``. The same specs are shipped as YAML in deploy/kubernetes."""
+    operator = _optional("dask_kubernetes.operator", "kubernetes")
+    k = spec.kubernetes
+    env = [{"name": n, "value": v} for n, v in _single_thread_env(1).items()]
+    cluster = operator.make_cluster_spec(
+        name=k.name,
+        image=k.image,
+        n_workers=k.workers,
+        resources={
+            "requests": {"cpu": k.cpu, "memory": k.memory},
+            "limits": {"cpu": k.cpu, "memory": k.memory},
+        },
+        env=env,
+    )
+    if k.namespace:
+        cluster["metadata"]["namespace"] = k.namespace
+    return cluster
+
+
+def kubernetes_gpu_worker_group(spec: ClusterSpec) -> dict:
+    """The GPU ``DaskWorkerGroup``: ``nvidia.com/gpu`` limits and the GPU worker resource."""
+    operator = _optional("dask_kubernetes.operator", "kubernetes")
+    k = spec.kubernetes
+    worker = operator.make_worker_spec(
+        image=k.image,
+        n_workers=k.gpu_workers,
+        resources={"limits": {"nvidia.com/gpu": str(k.gpus_per_worker), "memory": k.memory}},
+        worker_command="dask-cuda-worker",
+    )
+    container = worker["spec"]["containers"][0]
+    container["args"] += ["--resources", f"{GPU_RESOURCE}={k.gpus_per_worker}"]
+    return {
+        "apiVersion": "kubernetes.dask.org/v1",
+        "kind": "DaskWorkerGroup",
+        "metadata": {"name": f"{k.name}-gpu"},
+        "spec": {"cluster": k.name, "worker": worker},
+    }
 
 
 @contextlib.contextmanager
 def open_runner(spec: ClusterSpec) -> Iterator[Runner]:
-    """A Runner for the spec, closed (with its embedded cluster) on exit."""
+    """A Runner for the spec, closed (with any cluster it started) on exit."""
     if spec.cluster == "none":
         yield SerialRunner()
         return
     import dask
     from distributed import Client, LocalCluster
 
+    for name, value in _single_thread_env(spec.threads_per_worker).items():
+        os.environ.setdefault(name, value)  # spawned local workers inherit it
     if spec.cluster.startswith(("tcp://", "tls://", "ucx://")):
         with Client(spec.cluster) as client:
             yield DaskRunner(client)
         return
+    if spec.cluster.startswith("scheduler-file:"):
+        with Client(scheduler_file=spec.cluster.split(":", 1)[1]) as client:
+            client.wait_for_workers(1, timeout=600)
+            yield DaskRunner(client)
+        return
+    if spec.cluster == "slurm":
+        opts = spec.slurm
+        with slurm_cluster(spec) as cluster:
+            if opts.adapt_max:
+                cluster.adapt(minimum=opts.adapt_min or 0, maximum=opts.adapt_max)
+            else:
+                cluster.scale(jobs=opts.jobs)
+            if opts.gpu_jobs:  # a second worker group on the same scheduler
+                gpu_options = slurm_gpu_job_options(cluster, spec)
+                for i in range(opts.gpu_jobs):
+                    cluster.worker_spec[f"gpu-{i}"] = {
+                        "cls": cluster.job_cls,
+                        "options": gpu_options,
+                    }
+                cluster.sync(cluster._correct_state)  # submit the added specs now
+            with Client(cluster) as client:
+                client.wait_for_workers(1, timeout=600)
+                yield DaskRunner(client)
+        return
+    if spec.cluster == "kubernetes":
+        operator = _optional("dask_kubernetes.operator", "kubernetes")
+        k = spec.kubernetes
+        with operator.KubeCluster(
+            custom_cluster_spec=kubernetes_cluster_spec(spec), namespace=k.namespace
+        ) as cluster:
+            if k.gpu_workers:
+                cluster.add_worker_group(
+                    name="gpu",
+                    n_workers=k.gpu_workers,
+                    resources={"limits": {"nvidia.com/gpu": str(k.gpus_per_worker)}},
+                    worker_command="dask-cuda-worker",
+                )
+            with Client(cluster) as client:
+                yield DaskRunner(client)
+        return
     if spec.cluster != "local":
-        raise ValueError(f"unknown cluster {spec.cluster!r}: use local, none or tcp://host:port")
-    for name in _THREAD_ENV:  # one thread per worker: do not oversubscribe the cores
-        os.environ.setdefault(name, str(spec.threads_per_worker))
-    workers = spec.workers or max(1, (os.cpu_count() or 1) // spec.threads_per_worker)
-    with (
-        dask.config.set({"logging.distributed": "error"}),
-        LocalCluster(
+        raise UsageError(
+            f"unknown cluster {spec.cluster!r}: use local, none, slurm, kubernetes, "
+            "tcp://host:port or scheduler-file:PATH"
+        )
+    if spec.gpus:
+        dask_cuda = _optional("dask_cuda", "gpu")
+        cluster_cm = dask_cuda.LocalCUDACluster(
+            n_workers=spec.gpus,
+            threads_per_worker=spec.threads_per_worker,
+            resources={GPU_RESOURCE: 1},
+        )
+    else:
+        workers = spec.workers or max(1, (os.cpu_count() or 1) // spec.threads_per_worker)
+        cluster_cm = LocalCluster(
             n_workers=workers,
             threads_per_worker=spec.threads_per_worker,
             processes=True,
             memory_limit=spec.memory_limit or "auto",
             dashboard_address=":0",
             silence_logs=logging.ERROR,
-        ) as cluster,
+        )
+    with (
+        dask.config.set({"logging.distributed": "error"}),
+        cluster_cm as cluster,
         Client(cluster) as client,
     ):
         yield DaskRunner(client)

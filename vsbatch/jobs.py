@@ -1,0 +1,139 @@
+"""Job files (``vsbatch run --job jobs/x.yaml``): a whole run described in YAML, validated.
+
+Keys (all optional but ``input`` and ``output``)::
+
+    input: lightcurves/            # file, folder, glob or URL
+    output: catalog/
+    mode: new | resume | overwrite | update
+    keep_going: false
+    config: {fmax: 25, stages: [stats, period, ...], ...}     # any RunConfig field
+    cluster:
+      kind: local | none | slurm | kubernetes | tcp://host:port | scheduler-file:PATH
+      workers: 2
+      threads_per_worker: 1
+      memory_limit: 4GiB
+      gpus: 0
+      slurm: {queue: ..., account: ..., cores: 4, memory: 16GiB, walltime: "04:00:00",
+              jobs: 8, adapt_min: ..., adapt_max: ..., lifetime: 55m, lifetime_stagger: 4m,
+              gpu_jobs: 1, gpus_per_job: 1, job_extra: [...]}
+      kubernetes: {name: vsbatch, namespace: ..., image: ..., workers: 4, cpu: "1",
+                   memory: 4Gi, gpu_workers: 1, gpus_per_worker: 1}
+
+Unknown keys and wrong types are errors naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vsbatch.cluster import ClusterSpec, KubernetesOptions, SlurmOptions
+from vsbatch.config import RunConfig
+from vsbatch.errors import UsageError
+
+MODES = ("new", "resume", "overwrite", "update")
+
+
+@dataclass(frozen=True)
+class Job:
+    """A validated job: what to read, where to write, what to compute, where to run."""
+
+    input: str
+    output: str
+    config: RunConfig
+    cluster: ClusterSpec
+    mode: str = "new"
+    keep_going: bool = False
+
+
+def _check_type(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in typing.get_args(hint):
+            try:
+                return _check_type(value, option, where)
+            except UsageError as exc:
+                errors.append(str(exc))
+        raise UsageError(errors[-1])
+    if hint is type(None):
+        if value is None:
+            return None
+        raise UsageError(f"{where}: expected null, got {value!r}")
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise UsageError(f"{where}: expected a list, got {value!r}")
+        inner = typing.get_args(hint)[0]
+        return tuple(_check_type(v, inner, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise UsageError(f"{where}: expected a mapping, got {value!r}")
+        return {str(k): str(v) for k, v in value.items()}
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and (
+        not isinstance(value, hint) or (hint is int and isinstance(value, bool))
+    ):
+        raise UsageError(f"{where}: expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise UsageError(f"{where}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise UsageError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(names))})")
+    nested = {"slurm": SlurmOptions, "kubernetes": KubernetesOptions}
+    values = {}
+    for key, value in data.items():
+        if cls is ClusterSpec and key in nested:
+            values[key] = _build(nested[key], value, f"{where}.{key}")
+        else:
+            values[key] = _check_type(value, hints[key], f"{where}.{key}")
+    try:
+        return cls(**values)
+    except ValueError as exc:
+        raise UsageError(f"{where}: {exc}") from exc
+
+
+def load_job(path: str | Path) -> Job:
+    """Read and validate a job file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read job file ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: a job file is a mapping of keys to values")
+    known = {"input", "output", "mode", "keep_going", "config", "cluster"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise UsageError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    for key in ("input", "output"):
+        if not isinstance(data.get(key), str):
+            raise UsageError(f"{path}: {key!r} must be given as a path or URL")
+    mode = data.get("mode", "new")
+    if mode not in MODES:
+        raise UsageError(f"{path}: mode must be one of {', '.join(MODES)}, got {mode!r}")
+    cluster = dict(data.get("cluster") or {})
+    if "kind" in cluster:
+        cluster["cluster"] = cluster.pop("kind")
+    return Job(
+        input=data["input"],
+        output=data["output"],
+        config=_build(RunConfig, data.get("config") or {}, f"{path}: config"),
+        cluster=_build(ClusterSpec, cluster, f"{path}: cluster"),
+        mode=mode,
+        keep_going=_check_type(data.get("keep_going", False), bool, f"{path}: keep_going"),
+    )
