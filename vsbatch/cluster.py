@@ -14,6 +14,7 @@ import importlib
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -226,6 +227,7 @@ def kubernetes_gpu_worker_group(spec: ClusterSpec) -> dict:
         image=k.image,
         n_workers=k.gpu_workers,
         resources={"limits": {"nvidia.com/gpu": str(k.gpus_per_worker), "memory": k.memory}},
+        env=[{"name": n, "value": v} for n, v in _single_thread_env(1).items()],
         worker_command="dask-cuda-worker",
     )
     container = worker["spec"]["containers"][0]
@@ -254,7 +256,11 @@ def open_runner(spec: ClusterSpec) -> Iterator[Runner]:
             yield DaskRunner(client)
         return
     if spec.cluster.startswith("scheduler-file:"):
-        with Client(scheduler_file=spec.cluster.split(":", 1)[1]) as client:
+        path = spec.cluster.split(":", 1)[1]
+        deadline = time.monotonic() + 600
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(1)  # the scheduler of the same allocation writes it when it is up
+        with Client(scheduler_file=path) as client:
             client.wait_for_workers(1, timeout=600)
             yield DaskRunner(client)
         return
