@@ -185,3 +185,31 @@ def test_run_on_scheduler_and_workers_started_with_the_dask_cli(tmp_path: Path) 
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_run_with_workers_as_real_slurm_jobs(tmp_path: Path) -> None:
+    pytest.importorskip("dask_jobqueue")
+    from tests.slurm_node import slurm_node
+
+    config = RunConfig(partition_epochs=800, fmax=5.0)
+    src = str(FIXTURES / "asas_i_12.parquet")
+    with slurm_node(tmp_path) as partition:
+        spec = ClusterSpec(
+            cluster="slurm",
+            slurm=SlurmOptions(
+                queue=partition,
+                cores=1,
+                memory="2GiB",
+                walltime="00:20:00",
+                jobs=2,
+                lifetime=None,
+                lifetime_stagger=None,
+                log_directory=str(tmp_path / "slurm-logs"),
+            ),
+        )
+        on_slurm = vsbatch.run(src, tmp_path / "on-slurm", config, spec)
+    local = vsbatch.run(src, tmp_path / "local", config, ClusterSpec(workers=2))
+    assert on_slurm.partitions > 1
+    pd.testing.assert_frame_equal(catalog_frame(on_slurm.catalog), catalog_frame(local.catalog))
+    assert list((tmp_path / "slurm-logs").glob("*.err")), "workers ran as Slurm jobs"
