@@ -234,3 +234,36 @@ def test_existing_scheduler_address_glob_and_url_inputs(tmp_path: Path) -> None:
         a[a.source_id.isin(ids[6:])].drop(columns="part").reset_index(drop=True),
         b.drop(columns="part"),
     )
+
+
+def test_update_rewrites_only_affected_partitions_and_drops_removed_sources(
+    tmp_path: Path,
+) -> None:
+    df = pd.read_parquet(SAMPLE_CATALOG)
+    config = RunConfig(partition_epochs=8_000, stages=("stats", "period"), fmax=2.0)
+    df.to_parquet(tmp_path / "v1.parquet")
+    out = tmp_path / "cat"
+    vsbatch.run(str(tmp_path / "v1.parquet"), out, config, SERIAL)
+    before = {f: (f.stat().st_mtime_ns, f.stat().st_ino) for f in open_catalog(out).files}
+    ids = sorted(df.source_id.unique())
+    grown = df[df.source_id == ids[0]].head(3).assign(time=lambda d: d.time + 9000.0)
+    v2 = pd.concat([df[df.source_id != ids[1]], grown], ignore_index=True)  # one removed
+    v2.to_parquet(tmp_path / "v2.parquet")
+    upd = vsbatch.run(str(tmp_path / "v2.parquet"), out, config, SERIAL, update=True)
+    after = {f: (f.stat().st_mtime_ns, f.stat().st_ino) for f in open_catalog(out).files}
+    changed = {f for f in after if before.get(f) != after[f]}
+    assert len(changed) == upd.partitions_computed <= 2 < len(after)
+    cat = catalog_frame(out)
+    assert ids[1] not in set(cat.source_id) and ids[0] in set(cat.source_id)
+    fresh = vsbatch.run(str(tmp_path / "v2.parquet"), tmp_path / "fresh", config, SERIAL)
+    pd.testing.assert_frame_equal(cat, catalog_frame(fresh.catalog))
+    # a changed configuration recomputes everything it affects
+    again = vsbatch.run(
+        str(tmp_path / "v2.parquet"),
+        out,
+        RunConfig(partition_epochs=8_000, stages=("stats",)),
+        SERIAL,
+        update=True,
+    )
+    assert again.partitions_computed == again.partitions
+    assert "period" not in catalog_frame(out).columns
