@@ -329,3 +329,28 @@ def test_short_light_curves_get_stage_failures_but_keep_their_row(capsys, tmp_pa
         ("fourier", "too few usable epochs"),
         ("freqanalysis", "too few usable epochs"),
     ]
+
+
+@pytest.mark.parametrize("bad_file", ["../outside.parquet", "/etc/passwd", "part=o0p0/../../x"])
+def test_manifest_cannot_point_outside_the_catalog(capsys, tmp_path: Path, bad_file: str) -> None:
+    import json
+
+    src = write_long(tmp_path / "in.parquet", good())
+    out, _ = run_ok(capsys, tmp_path, src)
+    manifest = json.loads((out / "_manifest.json").read_text())
+    manifest["partitions"][0]["file"] = bad_file
+    (out / "_manifest.json").write_text(json.dumps(manifest))
+    outside = tmp_path / "outside.parquet"
+    outside.write_bytes(b"keep me")
+    for args in (["query", out, "SELECT 1"], ["run", src, "-o", out, "--update", "--no-cluster"]):
+        code, _, err = run_cli(capsys, *args)
+        assert code == 2 and "outside" in err and "refusing" in err
+    assert outside.read_bytes() == b"keep me"
+
+
+def test_corrupt_manifest_is_a_clear_error(capsys, tmp_path: Path) -> None:
+    src = write_long(tmp_path / "in.parquet", good())
+    out, _ = run_ok(capsys, tmp_path, src)
+    (out / "_manifest.json").write_text('{"run_id": 1}')
+    code, _, err = run_cli(capsys, "query", out, "SELECT 1")
+    assert code == 2 and "not a valid vsbatch manifest" in err

@@ -128,12 +128,28 @@ class Manifest:
         return [p.file for p in self.partitions if p.file]
 
 
+def inside(root: Path, relative: str, what: str) -> Path:
+    """``root / relative``, refusing absolute paths and ``..`` that would leave ``root``
+    (a manifest or journal must never make vsbatch read or delete files elsewhere)."""
+    candidate = Path(relative)
+    resolved = (Path(root) / candidate).resolve()
+    if candidate.is_absolute() or not resolved.is_relative_to(Path(root).resolve()):
+        raise UsageError(f"{what} names {relative!r}, outside {root}; refusing to use it")
+    return Path(root) / candidate
+
+
 def read_manifest(root: Path) -> Manifest | None:
     path = Path(root) / MANIFEST_FILE
     if not path.exists():
         return None
-    with open(path, encoding="utf-8") as fh:
-        return Manifest.from_json(json.load(fh))
+    try:
+        with open(path, encoding="utf-8") as fh:
+            manifest = Manifest.from_json(json.load(fh))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise UsageError(f"{path}: not a valid vsbatch manifest ({exc})") from exc
+    for rel in [*manifest.files, manifest.failures_file]:
+        inside(root, rel, str(path))
+    return manifest
 
 
 def check_output_state(root: Path, resume: bool, overwrite: bool, update: bool) -> None:
@@ -161,10 +177,10 @@ def commit(root: Path, staging: Path, manifest: Manifest, failures: pa.Table) ->
     root = Path(root)
     previous = read_manifest(root)
     for rel in manifest.files:
-        src = staging / rel
-        if src.exists():  # already moved by a commit that crashed part-way
-            (root / rel).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(src, root / rel)
+        src, dst = inside(staging, rel, "journal"), inside(root, rel, "journal")
+        if src.exists():  # else already moved by a commit that crashed part-way
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
     write_parquet_atomic(failures, root / FAILURES_FILE)
     write_json_atomic(manifest.to_json(), root / MANIFEST_FILE)
     if previous is not None:
