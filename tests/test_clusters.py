@@ -213,3 +213,96 @@ def test_run_with_workers_as_real_slurm_jobs(tmp_path: Path) -> None:
     assert on_slurm.partitions > 1
     pd.testing.assert_frame_equal(catalog_frame(on_slurm.catalog), catalog_frame(local.catalog))
     assert list((tmp_path / "slurm-logs").glob("*.err")), "workers ran as Slurm jobs"
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a loopback certificate signed by it (openssl)."""
+    ca_key, ca, key, csr, cert = (
+        folder / n for n in ("ca.key", "ca.pem", "node.key", "node.csr", "node.pem")
+    )
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
+    run(
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=vsbatch-test-ca",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca),
+    )
+    run(
+        "openssl",
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        str(key),
+        "-out",
+        str(csr),
+    )
+    ext = folder / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run(
+        "openssl",
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-out",
+        str(cert),
+        "-extfile",
+        str(ext),
+    )
+    return ca, cert, key
+
+
+@pytest.mark.slow
+def test_tls_between_client_scheduler_and_workers_from_a_job_file(capsys, tmp_path: Path) -> None:
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make the self-signed certificates")
+    from distributed import Client, LocalCluster
+
+    from vsbatch.cluster import security
+
+    ca, cert, key = _self_signed(tmp_path)
+    spec = ClusterSpec(tls_ca_file=str(ca), tls_cert=str(cert), tls_key=str(key))
+    sec = security(spec)
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        protocol="tls://",
+        security=sec,
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tls://")
+        with pytest.raises((OSError, TimeoutError, TypeError)):  # no certificate: refused
+            Client(address, timeout=5)
+        src = FIXTURES / "asas_i_12.parquet"
+        job = write_job(
+            tmp_path,
+            f"input: {src}\noutput: {tmp_path / 'cat'}\nconfig: {{stages: [stats]}}\n"
+            f"cluster: {{kind: '{address}', tls_ca_file: {ca}, tls_cert: {cert}, "
+            f"tls_key: {key}}}\n",
+        )
+        code, out, err = run_cli(capsys, "run", "--job", job)
+    assert code == 0, err
+    assert "12 light curves in the catalog" in out

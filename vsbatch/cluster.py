@@ -77,6 +77,10 @@ class ClusterSpec:
     threads_per_worker: int = 1
     memory_limit: str | None = None
     gpus: int = 0
+    # TLS between client, scheduler and workers (PEM files; one CA signs the certificates)
+    tls_ca_file: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
     slurm: SlurmOptions = field(default_factory=SlurmOptions)
     kubernetes: KubernetesOptions = field(default_factory=KubernetesOptions)
 
@@ -136,6 +140,31 @@ class DaskRunner(Runner):
             except Exception as exc:  # noqa: BLE001 - reported to the caller with its item
                 yield item, None, exc
             future.release()
+
+
+def security(spec: ClusterSpec) -> Any:
+    """A ``distributed.Security`` requiring TLS when the spec names certificates, else None."""
+    files = (spec.tls_ca_file, spec.tls_cert, spec.tls_key)
+    if not any(files):
+        return None
+    if not all(files):
+        raise UsageError("TLS needs tls_ca_file, tls_cert and tls_key together")
+    for path in files:
+        if not os.path.isfile(path):
+            raise UsageError(f"TLS file {path} does not exist")
+    from distributed.security import Security
+
+    ca, cert, key = files
+    return Security(
+        tls_ca_file=ca,
+        tls_client_cert=cert,
+        tls_client_key=key,
+        tls_scheduler_cert=cert,
+        tls_scheduler_key=key,
+        tls_worker_cert=cert,
+        tls_worker_key=key,
+        require_encryption=True,
+    )
 
 
 def _optional(module: str, extra: str) -> Any:
@@ -251,8 +280,9 @@ def open_runner(spec: ClusterSpec) -> Iterator[Runner]:
 
     for name, value in _single_thread_env(spec.threads_per_worker).items():
         os.environ.setdefault(name, value)  # spawned local workers inherit it
+    sec = security(spec)
     if spec.cluster.startswith(("tcp://", "tls://", "ucx://")):
-        with Client(spec.cluster) as client:
+        with Client(spec.cluster, security=sec) as client:
             yield DaskRunner(client)
         return
     if spec.cluster.startswith("scheduler-file:"):
@@ -260,7 +290,7 @@ def open_runner(spec: ClusterSpec) -> Iterator[Runner]:
         deadline = time.monotonic() + 600
         while not os.path.exists(path) and time.monotonic() < deadline:
             time.sleep(1)  # the scheduler of the same allocation writes it when it is up
-        with Client(scheduler_file=path) as client:
+        with Client(scheduler_file=path, security=sec) as client:
             client.wait_for_workers(1, timeout=600)
             yield DaskRunner(client)
         return
@@ -320,10 +350,11 @@ def open_runner(spec: ClusterSpec) -> Iterator[Runner]:
             memory_limit=spec.memory_limit or "auto",
             dashboard_address=":0",
             silence_logs=logging.ERROR,
+            **({"security": sec, "protocol": "tls://"} if sec else {}),
         )
     with (
         dask.config.set({"logging.distributed": "error"}),
         cluster_cm as cluster,
-        Client(cluster) as client,
+        Client(cluster, security=sec) as client,
     ):
         yield DaskRunner(client)
