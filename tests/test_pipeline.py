@@ -47,7 +47,7 @@ def test_sample_catalog_on_two_worker_processes(tmp_path: Path) -> None:
     assert sorted(visible_parquet(out)) == sorted(cat.files)
     assert not (out / "_staging").exists()
     manifest = json.loads((out / "_manifest.json").read_text())
-    assert manifest["config_hash"] == config.content_hash
+    assert manifest["config_hash"] == config.content_hash()
     assert sum(p["rows"] for p in manifest["partitions"]) == cat.to_table().num_rows
     result = vsbatch.query(out, "SELECT count(*) AS n, count(DISTINCT part) AS parts FROM catalog")
     assert result.to_pylist() == [{"n": summary.light_curves, "parts": summary.partitions}]

@@ -81,6 +81,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             clip_mag=args.clip_mag,
             dmdt_max_pairs=args.dmdt_max_pairs,
             seed=args.seed,
+            models=tuple(args.model),
         )
         cluster = ClusterSpec(
             cluster="none" if args.no_cluster else args.cluster,
@@ -194,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--clip-mag", type=float, default=0.35, help="Fourier-fit rejection, mag")
     g.add_argument("--dmdt-max-pairs", type=int, default=10_000_000)
     g.add_argument("--seed", type=int, default=0, help="seed of every random choice")
+    g.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME_OR_PATH",
+        help="apply a model (shipped name such as nnfap, or an artifact folder); repeatable",
+    )
     p.add_argument(
         "--column",
         action="append",

@@ -40,6 +40,9 @@ class RunConfig:
     # dm-dt pair histograms (Mahabal et al. 2017 bins); above max_pairs a seeded pair sample
     dmdt_max_pairs: int = 10_000_000
     seed: int = 0
+    # models run after the stages (names of shipped artifacts or artifact folders)
+    models: tuple[str, ...] = ()
+    model_batch_size: int = 1024
 
     def __post_init__(self) -> None:
         if self.min_epochs < 1:
@@ -64,12 +67,13 @@ class RunConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    @property
-    def content_hash(self) -> str:
-        """Hash of everything that changes output values (not the partitioning bound)."""
+    def content_hash(self, model_hashes: tuple[str, ...] = ()) -> str:
+        """Hash of everything that changes output values: the options (not the partitioning
+        bound), the vsbatch version and the sha256 of every model's weights."""
         content = self.to_dict()
         content.pop("partition_epochs")
         content["vsbatch_version"] = __version__
+        content["model_hashes"] = list(model_hashes)
         text = json.dumps(content, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -80,6 +84,7 @@ class RunConfig:
         if unknown:
             raise ValueError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
         data = dict(data)
-        if "stages" in data:
-            data["stages"] = tuple(data["stages"])
+        for key in ("stages", "models"):
+            if key in data:
+                data[key] = tuple(data[key])
         return cls(**data)

@@ -19,7 +19,7 @@ import shutil
 import sys
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from vsbatch import __version__
-from vsbatch.cluster import ClusterSpec, Runner, open_runner
+from vsbatch.cluster import GPU_RESOURCE, ClusterSpec, Runner, open_runner
 from vsbatch.config import RunConfig
 from vsbatch.errors import InputError, UsageError
 from vsbatch.io.catalog import (
@@ -48,8 +48,9 @@ from vsbatch.io.inputs import InputSpec, ReadUnit, open_input, read_unit, read_u
 from vsbatch.io.staging import fingerprint, read_pieces, write_pieces
 from vsbatch.partitioning import PartitionTree, source_keys
 from vsbatch.schema import FAILURES_FILE, STAGING_DIR
-from vsbatch.stages import catalog_schema, process_partition
+from vsbatch.stages import apply_models, catalog_schema, process_partition
 from vsbatch.stages.failures import FailureLog
+from vsbatch.stages.models import ModelRef, resolve_models
 
 log = logging.getLogger("vsbatch")
 
@@ -58,6 +59,7 @@ SHUFFLE_DONE = "shuffle.done"
 JOURNAL_DIR = "journal"
 OUT_DIR = "out"
 FAILED_DIR = "failures"
+FEATURES_DIR = "features"  # partitions waiting for their model task
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,12 @@ class _Plan:
     partition_epochs: dict[str, int]
     read_failures: list[list[str]]  # [file, reason]
     carried_input_names: list[str]  # the carried columns as named in the input
+    models: list[dict]  # ModelRef fields of every model the run applies
+    run_hash: str  # config + vsbatch version + model weights: what --update compares
+
+    @property
+    def model_refs(self) -> list[ModelRef]:
+        return [ModelRef(**m) for m in self.models]
 
 
 class _Progress:
@@ -156,10 +164,34 @@ def _shuffle_task(item: tuple[int, ReadUnit], spec: InputSpec, plan: _Plan, stag
     return sum(written.values())
 
 
+def _schema(plan: _Plan, with_models: bool) -> pa.Schema:
+    carried_types = dict(zip(plan.carried, map(_arrow_type, plan.carried_types), strict=True))
+    config = RunConfig.from_dict(plan.config)
+    models = plan.model_refs if with_models else []
+    return catalog_schema(config, _arrow_type(plan.source_id_type), carried_types, models)
+
+
+def _write_output(
+    staging: Path, name: str, catalog: pa.Table, failures: pa.Table
+) -> tuple[str | None, str | None]:
+    """Stage a partition's final rows and failures; (relative file, sha256) of the rows."""
+    rel = partition_file(name) if catalog.num_rows else None
+    digest = None
+    if rel is not None:
+        path = staging / OUT_DIR / rel
+        write_parquet_atomic(catalog, path)
+        digest = sha256_file(path)
+    write_parquet_atomic(failures, staging / FAILED_DIR / f"{name}.parquet")
+    return rel, digest
+
+
 def _partition_task(
     name: str, plan: _Plan, staging: str, previous: dict[str, PartitionRecord]
 ) -> tuple[PartitionRecord, bool]:
-    """Process one partition; returns its record and whether it was computed (not reused)."""
+    """Run the stages on one partition; returns its record and whether it was computed.
+
+    With models, the feature rows wait in the staging folder for ``_model_task``.
+    """
     staging_path = Path(staging)
     table = read_pieces(staging_path, name)
     config = RunConfig.from_dict(plan.config)
@@ -167,28 +199,45 @@ def _partition_task(
     old = previous.get(name)
     if old is not None and old.fingerprint == fp:
         return old, False
-    carried_types = dict(zip(plan.carried, map(_arrow_type, plan.carried_types), strict=True))
-    schema = catalog_schema(config, _arrow_type(plan.source_id_type), carried_types)
-    out = process_partition(table, name, config, schema, tuple(plan.carried))
-    rel = partition_file(name) if out.catalog.num_rows else None
-    digest = None
-    if rel is not None:
-        path = staging_path / OUT_DIR / rel
-        write_parquet_atomic(out.catalog, path)
-        digest = sha256_file(path)
-    write_parquet_atomic(out.failures, staging_path / FAILED_DIR / f"{name}.parquet")
-    n_sources = len(pc.unique(table.column("source_id")))
+    out = process_partition(table, name, config, _schema(plan, False), tuple(plan.carried))
+    if plan.models:
+        write_parquet_atomic(out.catalog, staging_path / FEATURES_DIR / f"{name}.parquet")
+        write_parquet_atomic(out.failures, staging_path / FAILED_DIR / f"{name}.parquet")
+        rel, digest = None, None
+    else:
+        rel, digest = _write_output(staging_path, name, out.catalog, out.failures)
     record = PartitionRecord(
         name=name,
         file=rel,
         rows=out.catalog.num_rows,
-        sources=n_sources,
+        sources=len(pc.unique(table.column("source_id"))),
         failures=out.failures.num_rows,
         input_epochs=table.num_rows,
         fingerprint=fp,
         sha256=digest,
     )
     return record, True
+
+
+def _model_task(record: PartitionRecord, plan: _Plan, staging: str) -> PartitionRecord:
+    """Apply the run's models to a partition's staged feature rows (GPU workers if any)."""
+    staging_path = Path(staging)
+    config = RunConfig.from_dict(plan.config)
+    features = pq.read_table(staging_path / FEATURES_DIR / f"{record.name}.parquet")
+    table = read_pieces(staging_path, record.name)
+    out = apply_models(
+        table,
+        features,
+        record.name,
+        config,
+        _schema(plan, True),
+        plan.model_refs,
+        tuple(plan.carried),
+    )
+    earlier = pq.read_table(staging_path / FAILED_DIR / f"{record.name}.parquet")
+    failures = pa.concat_tables([earlier, out.failures.cast(earlier.schema)])
+    rel, digest = _write_output(staging_path, record.name, out.catalog, failures)
+    return replace(record, file=rel, sha256=digest, failures=failures.num_rows)
 
 
 def _arrow_type(name: str) -> pa.DataType:
@@ -218,20 +267,22 @@ def run(
     root = Path(output)
     check_output_state(root, resume, overwrite, update)
     spec, skipped = open_input(source, config.column_map, keep_going)
+    models = resolve_models(config.models)
+    run_hash = config.content_hash(tuple(m.sha256 for m in models))
     previous = read_manifest(root)
     staging_root = root / STAGING_DIR
     plan = _load_plan(staging_root) if resume else None
     if plan is not None:
-        _check_resumable(plan, spec, config)
+        _check_resumable(plan, spec, config, run_hash)
     elif resume and previous is not None and staging_root.exists() is False:
-        if previous.config_hash != config.content_hash:
+        if previous.config_hash != run_hash:
             raise UsageError(f"{root}: committed with another configuration; use --overwrite")
         log.info("%s: nothing to resume, the catalog is complete", root)
         return _summary_of(open_catalog(root), started, computed=0)
     if plan is None and staging_root.exists():
         shutil.rmtree(staging_root)
     reuse = {}
-    if update and previous is not None and previous.config_hash == config.content_hash:
+    if update and previous is not None and previous.config_hash == run_hash:
         reuse = {p.name: p for p in previous.partitions}
 
     with open_runner(cluster or ClusterSpec()) as runner:
@@ -239,6 +290,7 @@ def run(
             log.info("dashboard: %s", runner.dashboard_link)
         if plan is None:
             plan = _plan(runner, spec, skipped, config, previous if update else None, keep_going)
+            plan = replace(plan, models=[asdict(m) for m in models], run_hash=run_hash)
             staging = staging_root / plan.run_id
             write_json_atomic(_plan_json(plan), staging / PLAN_FILE)
         staging = staging_root / plan.run_id
@@ -254,7 +306,7 @@ def run(
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         input=str(source),
         config=plan.config,
-        config_hash=config.content_hash,
+        config_hash=run_hash,
         partition_tree=plan.tree,
         partitions=sorted(records.values(), key=lambda r: r.name),
         failures_file=FAILURES_FILE,
@@ -266,6 +318,7 @@ def run(
             "wall_seconds_last_run": round(time.monotonic() - started, 3),
             "partitions_computed_last_run": computed,
         },
+        models=plan.models,
     )
     commit(root, staging / OUT_DIR, manifest, failures)
     return _summary_of(open_catalog(root), started, computed)
@@ -342,6 +395,8 @@ def _plan(
         partition_epochs=epochs,
         read_failures=read_failures,
         carried_input_names=carried_in,
+        models=[],
+        run_hash="",
     )
 
 
@@ -379,20 +434,40 @@ def _process(
     todo = [name for name in plan.tree if plan.partition_epochs.get(name) and name not in records]
     progress = _Progress("partitions", len(todo))
     computed = 0
+    waiting_for_models = []
     args = (plan, str(staging), reuse)
     for name, result, error in runner.map_unordered(_partition_task, todo, *args):
         progress.step()
         if error is not None:
-            message = f"partition {name}: {type(error).__name__}: {error}"
-            if not keep_going:
-                raise RuntimeError(message) from error
-            record = _fail_partition(name, staging, message)
+            record = _failed(name, error, staging, keep_going)
         else:
             record, was_computed = result
             computed += was_computed
+            if plan.models and was_computed:
+                waiting_for_models.append(record)
+                continue
         write_json_atomic(record.__dict__, journal / f"{name}.json")
         records[name] = record
+    if waiting_for_models:
+        # inference tasks ask for a GPU where the cluster has GPU workers, so only they run them
+        resources = {GPU_RESOURCE: 1} if runner.has_gpu_workers else None
+        progress = _Progress("models", len(waiting_for_models))
+        tasks = runner.map_unordered(
+            _model_task, waiting_for_models, plan, str(staging), resources=resources
+        )
+        for item, result, error in tasks:
+            progress.step()
+            record = result if error is None else _failed(item.name, error, staging, keep_going)
+            write_json_atomic(record.__dict__, journal / f"{record.name}.json")
+            records[record.name] = record
     return records, computed
+
+
+def _failed(name: str, error: BaseException, staging: Path, keep_going: bool) -> PartitionRecord:
+    message = f"partition {name}: {type(error).__name__}: {error}"
+    if not keep_going:
+        raise RuntimeError(message) from error
+    return _fail_partition(name, staging, message)
 
 
 def _fail_partition(name: str, staging: Path, message: str) -> PartitionRecord:
@@ -461,8 +536,8 @@ def _load_plan(staging_root: Path) -> _Plan | None:
     return _Plan(**json.loads(plans[-1].read_text()))
 
 
-def _check_resumable(plan: _Plan, spec: InputSpec, config: RunConfig) -> None:
-    if RunConfig.from_dict(plan.config) != config:
+def _check_resumable(plan: _Plan, spec: InputSpec, config: RunConfig, run_hash: str) -> None:
+    if RunConfig.from_dict(plan.config) != config or plan.run_hash != run_hash:
         raise UsageError("--resume: the interrupted run used another configuration")
     if plan.input_files != _input_identity(spec):
         raise UsageError("--resume: the input files changed since the interrupted run")

@@ -123,6 +123,20 @@ def renamed_on_output() -> dict[str, str]:
     return dict(_load("input")["renamed_on_output"])
 
 
+def model_columns(kind: str, name: str) -> TableSchema:
+    """Catalog columns of a model of ``kind`` whose card calls it ``name``."""
+    raw = _load("models")
+    if kind not in raw["kinds"]:
+        raise KeyError(f"no catalog columns declared for model kind {kind!r}")
+    prefix = name.replace("-", "_")
+    outputs = [*raw["kinds"][kind], raw["version_column"]]
+    cols = tuple(
+        Column(f"{prefix}_{o['output']}", o["type"], o["unit"], o["description"], "models")
+        for o in outputs
+    )
+    return TableSchema(f"model {name}", raw["description"], cols)
+
+
 def describe(name: str) -> str:
     """A plain-text listing of a table's columns (``vsbatch schema``)."""
     schema = table_schema(name)

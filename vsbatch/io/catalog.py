@@ -113,6 +113,7 @@ class Manifest:
     carried_columns: list[str]
     source_id_type: str
     stats: dict = field(default_factory=dict)
+    models: list[dict] = field(default_factory=list)  # name, kind, path, sha256, version
 
     def to_json(self) -> dict:
         return asdict(self)

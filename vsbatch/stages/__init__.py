@@ -14,12 +14,13 @@ import numpy as np
 import pyarrow as pa
 
 from vsbatch.config import RunConfig
-from vsbatch.schema import table_schema
+from vsbatch.schema import model_columns, table_schema
 from vsbatch.stages.clean import clean_partition
 from vsbatch.stages.context import StageContext
 from vsbatch.stages.dmdt import dmdt_stage
 from vsbatch.stages.failures import FailureLog
 from vsbatch.stages.fourier import fourier_stage, freqanalysis_stage
+from vsbatch.stages.models import ModelRef, model_stage
 from vsbatch.stages.period import multiband_stage, pdm_stage, period_stage
 from vsbatch.stages.stats import stats_stage
 
@@ -46,11 +47,18 @@ class PartitionOutput:
 
 
 def catalog_schema(
-    config: RunConfig, source_id_type: pa.DataType, carried: dict[str, pa.DataType]
+    config: RunConfig,
+    source_id_type: pa.DataType,
+    carried: dict[str, pa.DataType],
+    models: list[ModelRef] = (),
 ) -> pa.Schema:
-    """The Arrow schema of a run's catalog: declared columns of its stages + carried columns."""
+    """The Arrow schema of a run's catalog: declared columns of its stages and models, with
+    the carried input columns after ``band``."""
     declared = table_schema("catalog").for_stages({"clean", *config.stages})
     schema = declared.arrow(source_id_type)
+    for ref in models:
+        for f in model_columns(ref.kind, ref.name).arrow():
+            schema = schema.append(f)
     at = schema.get_field_index("band") + 1
     for i, (name, arrow_type) in enumerate(carried.items()):
         meta = {"unit": "", "description": "Per-source value carried from the input."}
@@ -58,9 +66,8 @@ def catalog_schema(
     return schema
 
 
-def _run_stage(name: str, ctx: StageContext) -> dict[str, np.ndarray]:
+def _run_stage(name: str, fn: StageFn, ctx: StageContext) -> dict[str, np.ndarray]:
     """Run a stage on the whole partition; if it raises, isolate the bad light curves."""
-    fn = STAGES[name]
     try:
         return fn(ctx)
     except Exception:  # noqa: BLE001 - any error in one light curve must not fail the partition
@@ -103,7 +110,35 @@ def process_partition(
     ctx = StageContext(clean.lcs, columns, config, failures)
     for name in STAGES:
         if name in config.stages and clean.lcs.n_segments:
-            columns.update(_run_stage(name, ctx))
+            columns.update(_run_stage(name, STAGES[name], ctx))
+    arrays = [_as_arrow(columns.get(f.name), f.type, clean.lcs.n_segments) for f in schema]
+    return PartitionOutput(pa.Table.from_arrays(arrays, schema=schema), failures.to_table())
+
+
+def apply_models(
+    table: pa.Table,
+    features: pa.Table,
+    partition: str,
+    config: RunConfig,
+    schema: pa.Schema,
+    models: list[ModelRef],
+    carried: tuple[str, ...] = (),
+) -> PartitionOutput:
+    """Add the models' columns to a partition's feature rows (the second task of a partition).
+
+    The light curves are cleaned again exactly as for the features (the row policy is
+    deterministic), so the model sees the same epochs the features were computed on.
+    """
+    clean = clean_partition(table, partition, config.min_epochs, carried, FailureLog(partition))
+    if clean.segments.column("source_id") != features.column("source_id"):
+        raise RuntimeError(f"partition {partition}: features do not match its light curves")
+    failures = FailureLog(partition)
+    columns: dict[str, object] = {n: features.column(n) for n in features.column_names}
+    ctx = StageContext(clean.lcs, columns, config, failures)
+    for ref in models:
+        if clean.lcs.n_segments:
+            label = f"model:{ref.name}"
+            columns.update(_run_stage(label, lambda c, ref=ref: model_stage(c, ref), ctx))
     arrays = [_as_arrow(columns.get(f.name), f.type, clean.lcs.n_segments) for f in schema]
     return PartitionOutput(pa.Table.from_arrays(arrays, schema=schema), failures.to_table())
 
