@@ -72,8 +72,8 @@ def test_two_workers_give_the_same_catalog_as_one(tmp_path: Path, dataset: str) 
     assert [(p.name, p.rows, p.sha256) for p in m1.partitions] == [
         (p.name, p.rows, p.sha256) for p in m2.partitions
     ]
-    for rel in m1.files:  # byte-identical files
-        assert (one.catalog / rel).read_bytes() == (two.catalog / rel).read_bytes()
+    for a, b in zip(m1.files, m2.files, strict=True):  # byte-identical files
+        assert (one.catalog / a).read_bytes() == (two.catalog / b).read_bytes()
     raw = pd.read_parquet(src, columns=["source_id", "band"]).drop_duplicates()
     failures = open_catalog(two.catalog).failures().to_pandas()
     rejected = failures[failures.stage == "clean"][["source_id", "band"]].drop_duplicates()

@@ -74,6 +74,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             fmax=args.fmax,
             samples_per_peak=args.samples_per_peak,
             top_k=args.top_k,
+            max_frequencies=args.max_frequencies,
             period_backend=args.period_backend,
             pdm_bins=args.pdm_bins,
             fold_period=args.fold_period,
@@ -188,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fmax", type=float, default=25.0, help="highest frequency, c/d")
     g.add_argument("--samples-per-peak", type=float, default=5.0)
     g.add_argument("--top-k", type=int, default=3, help="periodogram peaks kept")
+    g.add_argument("--max-frequencies", type=int, default=5_000_000, help="per light curve")
     g.add_argument("--period-backend", default="auto", help="auto, numba or nifty-ls")
     g.add_argument("--pdm-bins", type=int, default=10)
     g.add_argument("--fold-period", default="auto", choices=["auto", "search", "catalog"])
@@ -260,9 +262,12 @@ def main(argv: list[str] | None = None) -> int:
     if rest and not getattr(args, "passes_through", False):
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.passed_through = rest
+    log = logging.getLogger("vsbatch")
+    for old in [h for h in log.handlers if getattr(h, "vsbatch_cli", False)]:
+        log.removeHandler(old)  # main() called again in one process (tests, notebooks)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
-    log = logging.getLogger("vsbatch")
+    handler.vsbatch_cli = True
     log.addHandler(handler)
     log.setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:

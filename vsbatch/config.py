@@ -31,6 +31,7 @@ class RunConfig:
     fmax: float = 25.0
     samples_per_peak: float = 5.0
     top_k: int = 3
+    max_frequencies: int = 5_000_000  # per light curve: bounds the work an absurd time can ask
     period_backend: str = "auto"
     pdm_bins: int = 10
     fold_period: str = "auto"  # auto: catalog_period when finite, else the searched period

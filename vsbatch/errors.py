@@ -17,3 +17,9 @@ class UsageError(VsbatchError):
     """A command was called in a way that cannot work (existing catalog, bad option, ...)."""
 
     exit_code = 2
+
+
+class StorageError(VsbatchError):
+    """The catalog folder cannot be written (full, read-only, quota): nothing was committed."""
+
+    exit_code = 1

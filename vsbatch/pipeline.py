@@ -13,6 +13,7 @@ is missing, and commits by moving files into place and writing the manifest last
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import shutil
@@ -30,7 +31,7 @@ import pyarrow.parquet as pq
 from vsbatch import __version__
 from vsbatch.cluster import GPU_RESOURCE, ClusterSpec, Runner, open_runner
 from vsbatch.config import RunConfig
-from vsbatch.errors import InputError, UsageError
+from vsbatch.errors import InputError, StorageError, UsageError
 from vsbatch.io.catalog import (
     Catalog,
     Manifest,
@@ -175,7 +176,7 @@ def _write_output(
     staging: Path, name: str, catalog: pa.Table, failures: pa.Table
 ) -> tuple[str | None, str | None]:
     """Stage a partition's final rows and failures; (relative file, sha256) of the rows."""
-    rel = partition_file(name) if catalog.num_rows else None
+    rel = partition_file(name, staging.name) if catalog.num_rows else None
     digest = None
     if rel is not None:
         path = staging / OUT_DIR / rel
@@ -285,42 +286,50 @@ def run(
     if update and previous is not None and previous.config_hash == run_hash:
         reuse = {p.name: p for p in previous.partitions}
 
-    with open_runner(cluster or ClusterSpec()) as runner:
-        if runner.dashboard_link:
-            log.info("dashboard: %s", runner.dashboard_link)
-        if plan is None:
-            plan = _plan(runner, spec, skipped, config, previous if update else None, keep_going)
-            plan = replace(plan, models=[asdict(m) for m in models], run_hash=run_hash)
+    try:
+        with open_runner(cluster or ClusterSpec()) as runner:
+            if runner.dashboard_link:
+                log.info("dashboard: %s", runner.dashboard_link)
+            if plan is None:
+                plan = _plan(
+                    runner, spec, skipped, config, previous if update else None, keep_going
+                )
+                plan = replace(plan, models=[asdict(m) for m in models], run_hash=run_hash)
+                staging = staging_root / plan.run_id
+                write_json_atomic(_plan_json(plan), staging / PLAN_FILE)
             staging = staging_root / plan.run_id
-            write_json_atomic(_plan_json(plan), staging / PLAN_FILE)
-        staging = staging_root / plan.run_id
-        spec = replace(spec, extra_columns=tuple(plan.carried_input_names))
-        if not (staging / SHUFFLE_DONE).exists():
-            _shuffle(runner, spec, plan, staging)
-        records, computed = _process(runner, plan, staging, reuse, keep_going)
+            spec = replace(spec, extra_columns=tuple(plan.carried_input_names))
+            if not (staging / SHUFFLE_DONE).exists():
+                _shuffle(runner, spec, plan, staging)
+            records, computed = _process(runner, plan, staging, reuse, keep_going)
 
-    failures = _collect_failures(plan, staging, records, root, previous, reuse)
-    manifest = Manifest(
-        run_id=plan.run_id,
-        vsbatch_version=__version__,
-        created=datetime.now(UTC).isoformat(timespec="seconds"),
-        input=str(source),
-        config=plan.config,
-        config_hash=run_hash,
-        partition_tree=plan.tree,
-        partitions=sorted(records.values(), key=lambda r: r.name),
-        failures_file=FAILURES_FILE,
-        failures_rows=failures.num_rows,
-        carried_columns=plan.carried,
-        source_id_type=plan.source_id_type,
-        stats={
-            "input_sources": plan.n_sources,
-            "wall_seconds_last_run": round(time.monotonic() - started, 3),
-            "partitions_computed_last_run": computed,
-        },
-        models=plan.models,
-    )
-    commit(root, staging / OUT_DIR, manifest, failures)
+        failures = _collect_failures(plan, staging, records, root, previous, reuse)
+        manifest = Manifest(
+            run_id=plan.run_id,
+            vsbatch_version=__version__,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            input=str(source),
+            config=plan.config,
+            config_hash=run_hash,
+            partition_tree=plan.tree,
+            partitions=sorted(records.values(), key=lambda r: r.name),
+            failures_file=FAILURES_FILE,
+            failures_rows=failures.num_rows,
+            carried_columns=plan.carried,
+            source_id_type=plan.source_id_type,
+            stats={
+                "input_sources": plan.n_sources,
+                "wall_seconds_last_run": round(time.monotonic() - started, 3),
+                "partitions_computed_last_run": computed,
+            },
+            models=plan.models,
+        )
+        commit(root, staging / OUT_DIR, manifest, failures)
+    except OSError as exc:
+        full = storage_error(exc, root)
+        if full is None:
+            raise
+        raise full from exc
     return _summary_of(open_catalog(root), started, computed)
 
 
@@ -408,6 +417,9 @@ def _shuffle(runner: Runner, spec: InputSpec, plan: _Plan, staging: Path) -> Non
     for item, _, error in runner.map_unordered(_shuffle_task, units, spec, plan, str(staging)):
         progress.step()
         if error is not None:
+            full = storage_error(error, staging.parent.parent)
+            if full is not None:
+                raise full from error
             raise RuntimeError(f"{item[1].label}: {type(error).__name__}: {error}") from error
     (staging / SHUFFLE_DONE).touch()
 
@@ -463,7 +475,24 @@ def _process(
     return records, computed
 
 
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def storage_error(error: BaseException, root: Path) -> StorageError | None:
+    """A StorageError naming the catalog when ``error`` is a failed write, else None."""
+    if isinstance(error, OSError) and error.errno in _STORAGE_ERRNOS:
+        where = f" ({error.filename})" if error.filename else ""
+        return StorageError(
+            f"{root}: cannot write the catalog: {error.strerror}{where}; nothing was committed "
+            "and the previous catalog, if any, is unchanged"
+        )
+    return None
+
+
 def _failed(name: str, error: BaseException, staging: Path, keep_going: bool) -> PartitionRecord:
+    full = storage_error(error, staging.parent.parent)
+    if full is not None:
+        raise full from error
     message = f"partition {name}: {type(error).__name__}: {error}"
     if not keep_going:
         raise RuntimeError(message) from error

@@ -2,7 +2,7 @@
 
 Layout (the contract SQL engines rely on)::
 
-    CATALOG/part=o3p5/part-o3p5.parquet   one row per (source_id, band)
+    CATALOG/part=o3p5/part-o3p5-<run>.parquet   one row per (source_id, band)
     CATALOG/_failures.parquet             every light curve not processed, with stage and reason
     CATALOG/_manifest.json                written last: the commit point
     CATALOG/_staging/<run_id>/            work in progress, never table data
@@ -41,9 +41,13 @@ from vsbatch.schema import (
 PARQUET_OPTIONS = {"compression": "zstd", "write_statistics": True}
 
 
-def partition_file(partition: str) -> str:
-    """Path of a partition's data file relative to the catalog root."""
-    return f"{PARTITION_KEY}={partition}/part-{partition}{DATA_FILE_SUFFIX}"
+def partition_file(partition: str, run_id: str) -> str:
+    """Path of a partition's data file relative to the catalog root.
+
+    The run id in the name means a new run never overwrites a committed file: the previous
+    manifest stays true until the new one replaces it.
+    """
+    return f"{PARTITION_KEY}={partition}/part-{partition}-{run_id}{DATA_FILE_SUFFIX}"
 
 
 def sha256_file(path: Path) -> str:
@@ -177,6 +181,10 @@ def commit(root: Path, staging: Path, manifest: Manifest, failures: pa.Table) ->
     """
     root = Path(root)
     previous = read_manifest(root)
+    keep = set(manifest.files) | set(previous.files if previous else [])
+    for stale in root.glob(f"{PARTITION_KEY}=*/part-*{DATA_FILE_SUFFIX}"):
+        if stale.relative_to(root).as_posix() not in keep:
+            stale.unlink()  # left by a commit that crashed before its manifest
     for rel in manifest.files:
         src, dst = inside(staging, rel, "journal"), inside(root, rel, "journal")
         if src.exists():  # else already moved by a commit that crashed part-way

@@ -72,6 +72,39 @@ class InputSpec:
         return renamed_on_output().get(column, column)
 
 
+def _hidden(relative: str) -> bool:
+    return any(part.startswith(("_", ".")) for part in relative.split("/"))
+
+
+def _files_under(fs: pafs.FileSystem, path: str, source: str) -> list[str]:
+    """Data files below a folder (Hive convention: names starting with _ or . are not data).
+
+    Every other entry must be a regular file: a dangling link or a pipe is an error naming it,
+    never a silent skip that would lose its sources.
+    """
+    if isinstance(fs, pafs.LocalFileSystem):
+        entries = []
+        for folder, dirs, names in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(("_", ".")))
+            entries += [os.path.join(folder, n) for n in names if not n.startswith(("_", "."))]
+        regular = [e for e in entries if os.path.isfile(e)]
+    else:
+        infos = fs.get_file_info(pafs.FileSelector(path, recursive=True))
+        entries = [
+            i.path
+            for i in infos
+            if i.type != pafs.FileType.Directory and not _hidden(os.path.relpath(i.path, path))
+        ]
+        regular = [i.path for i in infos if i.type == pafs.FileType.File and i.path in entries]
+    odd = sorted(set(entries) - set(regular))
+    if odd:
+        raise InputError(
+            f"{odd[0]}: in input {source}, not a regular file (a dangling link, "
+            "a pipe or a device?)"
+        )
+    return sorted(regular)
+
+
 def _resolve(source: str) -> tuple[pafs.FileSystem, list[str]]:
     """Files of a path, folder, glob or URL (Arrow filesystems, else fsspec)."""
     if "://" in source:
@@ -82,24 +115,29 @@ def _resolve(source: str) -> tuple[pafs.FileSystem, list[str]]:
 
             fsspec_fs, path = fsspec.core.url_to_fs(source)
             fs = pafs.PyFileSystem(pafs.FSSpecHandler(fsspec_fs))
+        paths = [path]
     else:
-        fs, path = pafs.LocalFileSystem(), os.path.abspath(source)
+        fs = pafs.LocalFileSystem()
         if any(ch in source for ch in "*?["):
-            files = sorted(glob.glob(source, recursive=True))
-            return fs, [os.path.abspath(f) for f in files if os.path.isfile(f)]
-    info = fs.get_file_info(path)
-    if info.type == pafs.FileType.NotFound:
-        raise InputError(f"{source}: no such file or folder")
-    if info.type == pafs.FileType.Directory:
-        selector = pafs.FileSelector(path, recursive=True)
-        files = [
-            f.path
-            for f in fs.get_file_info(selector)
-            if f.type == pafs.FileType.File
-            and not any(p.startswith(("_", ".")) for p in os.path.relpath(f.path, path).split("/"))
-        ]
-        return fs, sorted(files)
-    return fs, [path]
+            paths = [os.path.abspath(f) for f in sorted(glob.glob(source, recursive=True))]
+            if not paths:
+                return fs, []
+        else:
+            paths = [os.path.abspath(source)]
+    files: list[str] = []
+    for path in paths:
+        info = fs.get_file_info(path)
+        if info.type == pafs.FileType.NotFound:
+            raise InputError(f"{path}: no such file or folder")
+        if info.type == pafs.FileType.Directory:
+            files += _files_under(fs, path, source)
+        elif info.type != pafs.FileType.File or (
+            isinstance(fs, pafs.LocalFileSystem) and not os.path.isfile(path)
+        ):
+            raise InputError(f"{path}: not a regular file (a pipe or a device?)")
+        else:
+            files.append(path)
+    return fs, files
 
 
 def _file_schema(fs: pafs.FileSystem, path: str) -> pa.Schema:
@@ -108,6 +146,25 @@ def _file_schema(fs: pafs.FileSystem, path: str) -> pa.Schema:
             return pq.ParquetFile(fh).schema_arrow
     except (OSError, pa.ArrowException) as exc:  # unreadable, not Parquet, or corrupt
         raise InputError(f"{path}: cannot read as Parquet ({exc})") from exc
+
+
+def _canonical_type(arrow_type: pa.DataType) -> pa.DataType:
+    """The type a column has once read (see ``_canonical_types``), for comparing files."""
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    if pa.types.is_large_string(arrow_type):
+        return pa.string()
+    if pa.types.is_int32(arrow_type) or pa.types.is_int16(arrow_type):
+        return pa.int64()
+    return arrow_type
+
+
+@dataclass(frozen=True)
+class _FileColumns:
+    source_id_type: pa.DataType
+    has_band: bool
+    extra: dict[str, pa.DataType]  # top-level per-source candidates and their types
+    ignored: list[str]
 
 
 def open_input(
@@ -139,16 +196,21 @@ def open_input(
     if len(set(layouts.values())) > 1:
         raise InputError(f"{source}: mixes long-format and nested ({nested_name!r}) files")
     layout = layouts[good[0][0]]
-    specs = [_check_schema(path, schema, layout, nested_name, renames) for path, schema in good]
-    id_types = {str(s[0]) for s in specs}
+    per_file = {
+        path: _check_schema(path, schema, layout, nested_name, renames) for path, schema in good
+    }
+    id_types = {str(f.source_id_type) for f in per_file.values()}
     if len(id_types) > 1:
         raise InputError(
             f"{source}: column source_id has different types across files ({sorted(id_types)})"
         )
-    first = specs[0]
-    extra = sorted(set.intersection(*(set(s[2]) for s in specs)))
-    not_everywhere = set().union(*(set(s[2]) for s in specs)) - set(extra)
-    ignored = sorted(set().union(*(set(s[3]) for s in specs)) | not_everywhere)
+    with_band = [p for p, f in per_file.items() if f.has_band]
+    if with_band and len(with_band) < len(per_file):
+        without = sorted(set(per_file) - set(with_band))
+        raise InputError(
+            f"{without[0]}: has no band column while other files of {source} have one "
+            f"({len(without)} such files); bands cannot be told apart"
+        )
     return (
         InputSpec(
             source=source,
@@ -156,19 +218,40 @@ def open_input(
             files=tuple(p for p, _ in good),
             filesystem=fs,
             renames=renames if layout == LONG else {**renames, nested_name: "lc"},
-            source_id_type=first[0],
-            has_band=all(s[1] for s in specs),
-            extra_columns=tuple(extra),
-            ignored_fields=tuple(ignored),
+            source_id_type=next(iter(per_file.values())).source_id_type,
+            has_band=bool(with_band),
+            **_extra_columns(list(per_file.values())),
         ),
         skipped,
     )
 
 
+def _extra_columns(files: list[_FileColumns]) -> dict[str, tuple[str, ...]]:
+    """Per-source columns that can be carried: in every file, one scalar type, and not the
+    name of a catalog column (``period`` is renamed ``catalog_period``, never a collision)."""
+    from vsbatch.schema import table_schema
+
+    reserved = set(table_schema("catalog").names)
+    renamed = renamed_on_output()
+    candidates = set.intersection(*(set(f.extra) for f in files))
+    ignored = set().union(*(set(f.ignored) for f in files))
+    ignored |= set().union(*(set(f.extra) for f in files)) - candidates
+    carried = []
+    for name in sorted(candidates):
+        types = {_canonical_type(f.extra[name]) for f in files}
+        scalar = all(not pa.types.is_nested(t) for t in types)
+        if len(types) == 1 and scalar and renamed.get(name, name) not in reserved:
+            carried.append(name)
+        else:
+            ignored.add(name)
+    return {"extra_columns": tuple(carried), "ignored_fields": tuple(sorted(ignored))}
+
+
 def _check_schema(
     path: str, schema: pa.Schema, layout: str, nested_name: str, renames: dict[str, str]
-) -> tuple[pa.DataType, bool, list[str], list[str]]:
-    """(source_id type, has band, extra top-level columns, ignored fields) or InputError."""
+) -> _FileColumns:
+    """What one file holds, or InputError naming the file and its column."""
+    original = {canon: name for name, canon in renames.items()}
     if layout == NESTED:
         lc_type = schema.field(nested_name).type
         if not pa.types.is_struct(lc_type):
@@ -190,26 +273,29 @@ def _check_schema(
     for col in input_columns():
         table = top if col.name == "source_id" else per_epoch
         prefix = "" if col.name == "source_id" else where
+        shown = f"'{prefix}{original.get(col.name, col.name)}'"
+        if col.name in original:
+            shown += f" (mapped to {col.name})"
         if col.name not in table:
             if col.required:
                 raise InputError(
-                    f"{path}: required column {prefix}{col.name!r} is missing "
+                    f"{path}: required column {shown} is missing "
                     f"(columns: {', '.join(schema.names)})"
                 )
             continue
         if not _type_ok(table[col.name], col.types):
             raise InputError(
-                f"{path}: column {prefix}{col.name!r} has type {table[col.name]}, "
+                f"{path}: column {shown} has type {table[col.name]}, "
                 f"expected one of {', '.join(col.types)}"
             )
     known = {c.name for c in input_columns()}
     if layout == NESTED:
-        extra = [n for n in top if n not in known]
+        extra = {n: t for n, t in top.items() if n not in known}
         ignored = [f"{nested_name}.{n}" for n in per_epoch if n not in known]
     else:
-        extra = [n for n in per_epoch if n not in known]
+        extra = {n: t for n, t in per_epoch.items() if n not in known}
         ignored = []
-    return top["source_id"], "band" in per_epoch, extra, ignored
+    return _FileColumns(_canonical_type(top["source_id"]), "band" in per_epoch, extra, ignored)
 
 
 def read_units(spec: InputSpec, rows_per_unit: int = _UNIT_ROWS) -> list[ReadUnit]:

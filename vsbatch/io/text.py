@@ -47,10 +47,11 @@ def _files(inputs: list[str]) -> list[Path]:
         if any(ch in item for ch in "*?["):
             out.extend(Path(p) for p in sorted(glob.glob(item)) if os.path.isfile(p))
         elif os.path.isdir(item):
+            # by name, not is_file(): a dangling link must fail loudly when read, not vanish
             out.extend(
                 p
                 for p in sorted(Path(item).iterdir())
-                if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES
+                if p.suffix.lower() in TEXT_SUFFIXES and not p.is_dir()
             )
         elif os.path.isfile(item):
             out.append(Path(item))
@@ -71,7 +72,7 @@ def source_id_of(path: Path) -> str:
 def read_text_light_curve(path: Path) -> dict[str, np.ndarray]:
     """time, mag, mag_err (and band when a CSV names one) of one text file."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark is not data
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
     except OSError as exc:
