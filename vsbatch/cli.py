@@ -146,6 +146,29 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return bench_main(args.passed_through)
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from vsbatch.report import report
+
+    s = report(args.catalog, args.output, sample_cap=args.sample_cap, seed=args.seed)
+    for warning in s.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(
+        f"{s.output}: {s.n_images} figures, {s.light_curves} light curves, {s.sources} sources, "
+        f"{s.failures} failure records, {s.seconds:.1f} s"
+    )
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from vsbatch.inspection import inspect_source
+
+    s = inspect_source(args.catalog, args.source_id, args.output, input=args.input)
+    for note in s.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"{s.output}: {len(s.bands)} band(s), {s.width}x{s.height} px")
+    return 0
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     from vsbatch.schema import describe
 
@@ -249,6 +272,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--astropy", action="store_true", help="add astropy's S82 r-band recovery")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("report", help="self-contained HTML report of a catalog")
+    p.add_argument("catalog")
+    p.add_argument("-o", "--output", default="report.html")
+    p.add_argument("--sample-cap", type=int, default=20_000, help="points per scatter plot")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("inspect", help="one source: light curve, periodogram, fold, spectra, dm-dt")
+    p.add_argument("catalog")
+    p.add_argument("source_id")
+    p.add_argument("-o", "--output", required=True, help="PNG file")
+    p.add_argument("--input", help="where the input is now, if not where the manifest says")
+    p.set_defaults(func=_cmd_inspect)
 
     p = sub.add_parser("schema", help="columns, types, units and descriptions")
     p.add_argument("table", nargs="?", default="catalog", choices=["catalog", "failures", "input"])

@@ -23,6 +23,7 @@ def connect(catalog_path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with views ``catalog`` and ``failures``."""
     cat = open_catalog(catalog_path)
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")  # it would write into the result on stdout
     files = [str(f) for f in cat.files]
     if files:
         listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
