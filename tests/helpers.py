@@ -52,3 +52,17 @@ def assert_row_accounting(input_df: pd.DataFrame, catalog: Path) -> None:
     failed = _keys(cleaned_out.source_id, cleaned_out.band)
     assert wanted <= got | failed, f"lost: {sorted(wanted - got - failed)[:5]}"
     assert not got & failed
+
+
+def corrupt_page_header(path: Path, column: str = "mag", row_group: int = -1) -> None:
+    """Overwrite the first page header of ``column`` in one row group: footer and schema stay
+    valid (the driver's schema check passes), reading the data fails (a bit-rotted file)."""
+    meta = pq.ParquetFile(path).metadata
+    rg = meta.row_group(row_group % meta.num_row_groups)
+    chunk = next(
+        rg.column(i) for i in range(rg.num_columns) if rg.column(i).path_in_schema == column
+    )
+    offset = chunk.dictionary_page_offset or chunk.data_page_offset
+    data = bytearray(path.read_bytes())
+    data[offset : offset + 16] = b"\xff" * 16
+    path.write_bytes(bytes(data))

@@ -26,7 +26,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import FIXTURES
-from tests.helpers import assert_row_accounting, catalog_frame, run_cli, write_long
+from tests.helpers import (
+    assert_row_accounting,
+    catalog_frame,
+    corrupt_page_header,
+    run_cli,
+    write_long,
+)
 from vsbatch.cli import main
 from vsbatch.io.catalog import open_catalog
 
@@ -93,20 +99,6 @@ def names(text: str, column: str) -> bool:
 
 def failures(out: Path) -> list[dict]:
     return open_catalog(out).failures().to_pylist()
-
-
-def corrupt_page_header(path: Path, column: str = "mag") -> None:
-    """Overwrite the first page header of ``column`` in the last row group: footer and schema
-    stay valid, reading the data fails (a bit-rotted or half-synced file)."""
-    meta = pq.ParquetFile(path).metadata
-    rg = meta.row_group(meta.num_row_groups - 1)
-    chunk = next(
-        rg.column(i) for i in range(rg.num_columns) if rg.column(i).path_in_schema == column
-    )
-    offset = chunk.dictionary_page_offset or chunk.data_page_offset
-    data = bytearray(path.read_bytes())
-    data[offset : offset + 16] = b"\xff" * 16
-    path.write_bytes(bytes(data))
 
 
 def run_with_deadline(  # noqa: ANN001 - pytest fixture

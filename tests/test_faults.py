@@ -30,7 +30,7 @@ import pytest
 
 import vsbatch
 from tests.conftest import FIXTURES, SAMPLE_CATALOG
-from tests.helpers import assert_row_accounting, catalog_frame
+from tests.helpers import assert_row_accounting, catalog_frame, corrupt_page_header
 from vsbatch.cluster import ClusterSpec
 from vsbatch.config import RunConfig
 from vsbatch.io.catalog import open_catalog, sha256_file
@@ -47,20 +47,6 @@ def vsbatch_cli(*args: object) -> list[str]:
 
 def journal(out: Path) -> list[Path]:
     return list(out.glob("_staging/*/journal/*.json"))
-
-
-def corrupt_page_header(path: Path, column: str = "mag") -> None:
-    """Overwrite the first page header of ``column``: the footer and schema stay valid, so the
-    file passes the driver's schema check and fails only when a worker reads its data."""
-    meta = pq.ParquetFile(path).metadata
-    rg = meta.row_group(0)
-    chunk = next(
-        rg.column(i) for i in range(rg.num_columns) if rg.column(i).path_in_schema == column
-    )
-    offset = chunk.dictionary_page_offset or chunk.data_page_offset
-    data = bytearray(path.read_bytes())
-    data[offset : offset + 16] = b"\xff" * 16
-    path.write_bytes(bytes(data))
 
 
 def assert_manifest_files_intact(root: Path) -> None:
@@ -288,7 +274,7 @@ def test_corrupt_input_with_keep_going_on_two_workers(
             chunk.to_parquet(where / f"lc-{i}.parquet", index=False)
     page_rot = folder / "lc-8.parquet"  # passes the driver's schema check, fails on a worker
     pq.write_table(pa.Table.from_pandas(df.head(500), preserve_index=False), page_rot)
-    corrupt_page_header(page_rot)
+    corrupt_page_header(page_rot, row_group=0)
     garbage = folder / "lc-9.parquet"  # fails the driver's schema check
     garbage.write_bytes(b"PAR1" + bytes(range(256)) * 4)
     out = tmp_path / "cat"
