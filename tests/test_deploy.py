@@ -143,3 +143,22 @@ def test_container_runs_as_non_root_and_installs_like_the_readme() -> None:
     readme = (DEPLOY.parent / "README.md").read_text().splitlines()[3]
     assert install and readme.startswith(install.group(1))
     assert text.index("USER vsbatch") < text.index("pip install")
+
+
+def test_python_api_builds_a_valid_daskjob_like_the_shipped_one() -> None:
+    pytest.importorskip("dask_kubernetes")
+    jsonschema = pytest.importorskip("jsonschema")
+    from vsbatch.cluster import ClusterSpec, KubernetesOptions, kubernetes_job_spec
+
+    built = kubernetes_job_spec(
+        ClusterSpec(kubernetes=KubernetesOptions(image="vsbatch:0.1.0", workers=8)),
+        "/jobs/nightly.yaml",
+    )
+    jsonschema.validate(built, crd_schema("DaskJob"))
+    for where, pod in pod_specs(built):
+        strict_model_check(pod, "V1PodSpec", f"built:{where}")
+    shipped = next(d for _, d in documents() if d["kind"] == "DaskJob")
+    b, s = built["spec"], shipped["spec"]
+    assert b["job"]["spec"]["containers"][0]["args"] == s["job"]["spec"]["containers"][0]["args"]
+    assert b["cluster"]["spec"]["worker"]["replicas"] == s["cluster"]["spec"]["worker"]["replicas"]
+    assert built["metadata"]["name"] == shipped["metadata"]["name"]

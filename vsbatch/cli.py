@@ -169,6 +169,80 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_table(path: str):  # noqa: ANN202 - a pyarrow Table
+    import pyarrow.parquet as pq
+
+    from vsbatch.errors import InputError
+
+    try:
+        return pq.read_table(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read as Parquet ({exc})") from exc
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vsbatch.injection import make_nnfap_training_set
+    from vsbatch.io.catalog import write_parquet_atomic
+
+    table = make_nnfap_training_set(_read_table(args.cadences), args.n, seed=args.seed)
+    write_parquet_atomic(table, Path(args.output))
+    print(f"{args.output}: {args.n} synthetic light curves, {table.num_rows} epochs")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from vsbatch.errors import UsageError
+    from vsbatch.training.nnfap import train_nnfap
+
+    if args.kind != "nnfap":
+        raise UsageError(f"vsbatch train {args.kind}: not yet available (nnfap is)")
+    artifact = train_nnfap(
+        _read_table(args.data),
+        args.output,
+        seed=args.seed,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        hidden=args.hidden,
+        layers=args.layers,
+        device=args.device,
+        name=args.name,
+        command="vsbatch " + " ".join(sys.argv[1:]),
+    )
+    print(f"{args.output}: {artifact.version_tag}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from vsbatch.models.artifacts import load_artifact
+    from vsbatch.training.evaluate import evaluate_nnfap
+
+    result = evaluate_nnfap(
+        load_artifact(args.model),
+        _read_table(args.data),
+        args.output,
+        label_column=args.label_column,
+        group_column=args.group_column,
+    )
+    print(json.dumps(result.report, indent=1, default=str))
+    print(f"written: {result.json_path} {result.png_path}", file=sys.stderr)
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from vsbatch.models.artifacts import list_artifacts
+
+    for a in list_artifacts():
+        print(
+            f"{a.name:<12} {a.kind:<8} {a.version:<8} {a.parameters:>9,} params  "
+            f"sha256 {a.weights_sha256[:12]}  {a.path}"
+        )
+    return 0
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     from vsbatch.schema import describe
 
@@ -286,6 +360,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="PNG file")
     p.add_argument("--input", help="where the input is now, if not where the manifest says")
     p.set_defaults(func=_cmd_inspect)
+
+    p = sub.add_parser("synth", help="synthetic NN-FAP training curves on real cadences")
+    p.add_argument("--cadences", required=True, help="long-format light curves whose times to use")
+    p.add_argument("-n", type=int, default=2000, help="light curves to make")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("train", help="train a model kind on a labelled table")
+    p.add_argument("kind", choices=["nnfap", "cnn-lstm", "dmdt-cnn", "hybrid", "blazhko"])
+    p.add_argument("--data", required=True, help="labelled long-format Parquet (vsbatch synth)")
+    p.add_argument("-o", "--output", required=True, help="artifact folder")
+    p.add_argument("--name", default="nnfap")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="metrics of a model beside the Baluev FAP")
+    p.add_argument("model", help="artifact name or folder")
+    p.add_argument("--data", required=True, help="labelled long-format Parquet")
+    p.add_argument("-o", "--output", required=True, help="folder for JSON + PNG")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--group-column")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("models", help="model artifacts: vsbatch models list")
+    p.add_argument("action", choices=["list"])
+    p.set_defaults(func=_cmd_models)
 
     p = sub.add_parser("schema", help="columns, types, units and descriptions")
     p.add_argument("table", nargs="?", default="catalog", choices=["catalog", "failures", "input"])

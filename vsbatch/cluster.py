@@ -248,6 +248,27 @@ def kubernetes_cluster_spec(spec: ClusterSpec) -> dict:
     return cluster
 
 
+def kubernetes_job_spec(spec: ClusterSpec, job_file: str, name: str = "vsbatch-run") -> dict:
+    """A run-to-completion ``DaskJob``: the vsbatch driver pod (``vsbatch run --job
+    job_file`` against the job's own scheduler) beside the DaskCluster of ``spec``."""
+    cluster = kubernetes_cluster_spec(spec)
+    driver = {
+        "name": "job",
+        "image": spec.kubernetes.image,
+        "args": ["run", "--job", job_file, "--cluster", "$(DASK_SCHEDULER_ADDRESS)"],
+    }
+    job = {
+        "apiVersion": "kubernetes.dask.org/v1",
+        "kind": "DaskJob",
+        "metadata": {**cluster["metadata"], "name": name},
+        "spec": {
+            "job": {"spec": {"restartPolicy": "OnFailure", "containers": [driver]}},
+            "cluster": {"spec": cluster["spec"]},
+        },
+    }
+    return job
+
+
 def kubernetes_gpu_worker_group(spec: ClusterSpec) -> dict:
     """The GPU ``DaskWorkerGroup``: ``nvidia.com/gpu`` limits and the GPU worker resource."""
     operator = _optional("dask_kubernetes.operator", "kubernetes")
