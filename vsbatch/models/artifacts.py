@@ -1,0 +1,309 @@
+"""Model artifacts: a folder with ``weights.pt`` (a state_dict) and ``model_card.json``.
+
+Why this shape: a catalog must name the exact model behind every prediction, and loading a
+model must never run code from a file. So:
+
+- weights are a plain ``state_dict`` written by ``torch.save`` and read back only with
+  ``torch.load(weights_only=True)``, after checking the file is a torch zip archive (a legacy
+  or hand-made pickle is refused before torch sees it);
+- the card stores the weights' sha256; :func:`load_artifact` recomputes it and refuses a
+  mismatch (a swapped or corrupted file);
+- the card holds everything needed to rebuild and use the model: kind, architecture,
+  representation and its parameters, class names, plus how it was made (training-data
+  fingerprint, command, metrics, training curve, vsbatch and torch versions, date).
+
+Reference artifacts ship under ``vsbatch/models/reference/<name>/`` and load by name; folders
+listed in the ``VSBATCH_MODELS`` environment variable (``os.pathsep``-separated) are searched
+after them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+from torch import nn
+
+from vsbatch.errors import InputError
+
+WEIGHTS_FILE = "weights.pt"
+CARD_FILE = "model_card.json"
+REFERENCE_DIR = Path(__file__).parent / "reference"
+CARD_VERSION = 1
+
+
+class ArtifactError(InputError):
+    """An artifact that cannot be used: missing, tampered with, or not a plain state_dict."""
+
+
+def _builders() -> dict[str, Callable[[dict], nn.Module]]:
+    """Model kind -> constructor from the card's ``architecture`` (imported lazily)."""
+    from vsbatch.models.nnfap import NnfapModel
+
+    return {"nnfap": NnfapModel.from_architecture}
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A loaded model and its card."""
+
+    card: dict
+    model: nn.Module
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return str(self.card["name"])
+
+    @property
+    def version(self) -> str:
+        return str(self.card["version"])
+
+    @property
+    def version_tag(self) -> str:
+        """``name version (sha256 prefix)``: what prediction columns record."""
+        return f"{self.name} {self.version} ({self.card['weights_sha256'][:12]})"
+
+
+@dataclass(frozen=True)
+class ArtifactSummary:
+    """One line of ``vsbatch models list``."""
+
+    name: str
+    kind: str
+    version: str
+    path: str
+    parameters: int
+    created: str
+    weights_sha256: str
+    metrics: dict
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def table_fingerprint(table: pa.Table) -> str:
+    """sha256 of a table's content (column names, types and values; not chunking or metadata).
+
+    Why: the card must identify the training data independently of how it was stored.
+    """
+    h = hashlib.sha256()
+    for name in sorted(table.column_names):
+        col = table.column(name).combine_chunks()
+        h.update(f"{name}:{col.type}\n".encode())
+        sink = pa.BufferOutputStream()
+        batch = pa.record_batch([col], names=[name])
+        with pa.ipc.new_stream(sink, batch.schema) as writer:
+            writer.write_batch(batch)
+        h.update(sink.getvalue().to_pybytes())
+    return "sha256:" + h.hexdigest()
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def save_artifact(
+    model: nn.Module,
+    out_dir: str | Path,
+    *,
+    name: str,
+    kind: str,
+    version: str,
+    architecture: dict,
+    representation: dict,
+    class_names: list[str],
+    training_data: dict,
+    command: str,
+    metrics: dict | None = None,
+    training_curve: list[dict] | None = None,
+    extra: dict | None = None,
+) -> Artifact:
+    """Write ``weights.pt`` (state_dict, tensors moved to the CPU) and ``model_card.json``.
+
+    ``training_data`` should hold at least ``fingerprint`` (see :func:`table_fingerprint`).
+    """
+    import vsbatch
+
+    if kind not in _builders():
+        raise ValueError(f"unknown model kind {kind!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    weights = out / WEIGHTS_FILE
+    torch.save(state, weights)
+    card = {
+        "card_version": CARD_VERSION,
+        "name": name,
+        "kind": kind,
+        "version": version,
+        "architecture": architecture,
+        "parameter_count": int(sum(v.numel() for v in state.values())),
+        "representation": representation,
+        "class_names": class_names,
+        "training_data": training_data,
+        "command": command,
+        "metrics": metrics or {},
+        "training_curve": training_curve or [],
+        "vsbatch_version": vsbatch.__version__,
+        "torch_version": torch.__version__,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "weights_file": WEIGHTS_FILE,
+        "weights_sha256": sha256_file(weights),
+        "weights_bytes": weights.stat().st_size,
+        **(extra or {}),
+    }
+    (out / CARD_FILE).write_text(json.dumps(_jsonable(card), indent=2, allow_nan=False) + "\n")
+    return Artifact(card, model, out)
+
+
+def search_path() -> list[Path]:
+    """Folders searched for artifacts by name: the shipped references, then $VSBATCH_MODELS."""
+    extra = [Path(p) for p in os.environ.get("VSBATCH_MODELS", "").split(os.pathsep) if p]
+    return [REFERENCE_DIR, *extra]
+
+
+def resolve_artifact(name_or_path: str | Path) -> Path:
+    """The artifact folder of a path, or of a name found in :func:`search_path`."""
+    path = Path(name_or_path)
+    if (path / CARD_FILE).is_file():
+        return path
+    for root in search_path():
+        if (root / str(name_or_path) / CARD_FILE).is_file():
+            return root / str(name_or_path)
+    known = ", ".join(s.name for s in list_artifacts()) or "none"
+    raise ArtifactError(
+        f"no model artifact {str(name_or_path)!r}: not a folder with {CARD_FILE} and not a "
+        f"known name (known: {known})"
+    )
+
+
+def read_card(folder: Path) -> dict:
+    try:
+        card = json.loads((folder / CARD_FILE).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{folder / CARD_FILE}: unreadable model card ({exc})") from exc
+    missing = [k for k in ("name", "kind", "version", "architecture", "weights_sha256")
+               if k not in card]  # fmt: skip
+    if missing:
+        raise ArtifactError(f"{folder / CARD_FILE}: model card lacks {', '.join(missing)}")
+    return card
+
+
+def load_state_dict(weights: Path) -> dict[str, torch.Tensor]:
+    """A state_dict from ``weights``, never unpickling anything but tensors and containers."""
+    if not zipfile.is_zipfile(weights):
+        raise ArtifactError(
+            f"{weights}: not a torch zip archive (a raw or legacy pickle?); refusing to load it"
+        )
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - UnpicklingError and friends, all refusals
+        raise ArtifactError(
+            f"{weights}: refused by torch.load(weights_only=True): the file holds objects other "
+            f"than tensors (possibly malicious); it was not executed ({type(exc).__name__})"
+        ) from exc
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise ArtifactError(f"{weights}: not a state_dict of tensors")
+    return state
+
+
+def load_artifact(name_or_path: str | Path, *, device: str = "cpu") -> Artifact:
+    """Load an artifact by folder or by name, verifying the weights' sha256 first.
+
+    Refuses (``ArtifactError``): a missing card or weights file, a sha256 different from the
+    card's, a file that is not a torch zip archive, anything ``weights_only=True`` rejects,
+    and a state_dict that does not fit the card's architecture.
+    """
+    folder = resolve_artifact(name_or_path)
+    card = read_card(folder)
+    weights = folder / card.get("weights_file", WEIGHTS_FILE)
+    if not weights.is_file():
+        raise ArtifactError(f"{weights}: missing weights file")
+    digest = sha256_file(weights)
+    if digest != card["weights_sha256"]:
+        raise ArtifactError(
+            f"{weights}: sha256 {digest} does not match the model card's "
+            f"{card['weights_sha256']}; refusing a modified or corrupted artifact"
+        )
+    builders = _builders()
+    if card["kind"] not in builders:
+        raise ArtifactError(f"{folder}: unknown model kind {card['kind']!r}")
+    model = builders[card["kind"]](card["architecture"])
+    try:
+        model.load_state_dict(load_state_dict(weights))
+    except RuntimeError as exc:
+        raise ArtifactError(f"{weights}: does not fit the card's architecture: {exc}") from exc
+    model.eval()
+    return Artifact(card, model.to(device), folder)
+
+
+def annotate_artifact(name_or_path: str | Path, key: str, value: object) -> dict:
+    """Set one card field (e.g. an evaluation report) without touching the weights.
+
+    Why: evaluations on real data come after training; the card is where a reader looks.
+    The fields that describe the weights themselves cannot be changed this way.
+    """
+    protected = {"name", "kind", "version", "architecture", "weights_file", "weights_sha256",
+                 "weights_bytes", "parameter_count", "representation", "training_data"}  # fmt: skip
+    if key in protected:
+        raise ValueError(f"card field {key!r} describes the weights; retrain instead")
+    folder = resolve_artifact(name_or_path)
+    card = read_card(folder)
+    card[key] = value
+    (folder / CARD_FILE).write_text(json.dumps(_jsonable(card), indent=2, allow_nan=False) + "\n")
+    return card
+
+
+def list_artifacts() -> list[ArtifactSummary]:
+    """Every artifact in :func:`search_path` (first occurrence of a name wins)."""
+    seen: dict[str, ArtifactSummary] = {}
+    for root in search_path():
+        if not root.is_dir():
+            continue
+        for folder in sorted(p for p in root.iterdir() if (p / CARD_FILE).is_file()):
+            try:
+                card = read_card(folder)
+            except ArtifactError:
+                continue
+            if folder.name in seen:
+                continue
+            seen[folder.name] = ArtifactSummary(
+                name=str(card["name"]),
+                kind=str(card["kind"]),
+                version=str(card["version"]),
+                path=str(folder),
+                parameters=int(card.get("parameter_count", 0)),
+                created=str(card.get("created", "")),
+                weights_sha256=str(card["weights_sha256"]),
+                metrics={
+                    k: v for k, v in card.get("metrics", {}).items() if isinstance(v, int | float)
+                },  # fmt: skip
+            )
+    return list(seen.values())

@@ -1,0 +1,21 @@
+"""Training and evaluation: data splits, loops, metrics, reports (no Dask, no CLI).
+
+- :func:`~vsbatch.training.nnfap.train_nnfap`: NN-FAP on a labelled long table -> artifact;
+- :func:`~vsbatch.training.metrics.evaluate_binary`: ACC, AUC, TPR, TNR, ... in NumPy;
+- :func:`~vsbatch.training.evaluate.evaluate_nnfap`: NN-FAP vs Baluev FAP, JSON + ROC PNG;
+- :func:`~vsbatch.training.reference.train_reference_nnfap`: how the shipped model was made.
+"""
+
+from vsbatch.training.evaluate import NnfapEvaluation, evaluate_nnfap
+from vsbatch.training.metrics import auc_score, evaluate_binary, roc_curve
+from vsbatch.training.nnfap import NnfapTrainingConfig, train_nnfap
+
+__all__ = [
+    "NnfapEvaluation",
+    "NnfapTrainingConfig",
+    "auc_score",
+    "evaluate_binary",
+    "evaluate_nnfap",
+    "roc_curve",
+    "train_nnfap",
+]
