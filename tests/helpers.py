@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -66,3 +74,50 @@ def corrupt_page_header(path: Path, column: str = "mag", row_group: int = -1) ->
     data = bytearray(path.read_bytes())
     data[offset : offset + 16] = b"\xff" * 16
     path.write_bytes(bytes(data))
+
+
+def knn_reference(phase: np.ndarray, m: np.ndarray, k: int = 5, n_grid: int = 200) -> np.ndarray:
+    """Brute-force IDW KNN onto ``j / n_grid``: all periodic distances, stable sort,
+    scikit-learn's 'distance' weights (mean of the neighbours at distance 0)."""
+    out = np.empty(n_grid)
+    for j, g in enumerate(np.arange(n_grid) / n_grid):
+        d = np.abs(phase - g)
+        d = np.minimum(d, 1.0 - d)
+        idx = np.argsort(d, kind="stable")[:k]
+        dd = d[idx]
+        zero = dd == 0
+        out[j] = m[idx][zero].mean() if zero.any() else np.sum(m[idx] / dd) / np.sum(1 / dd)
+    return out
+
+
+@contextmanager
+def dask_cli_cluster(worker_args: list[list[str]]) -> Iterator[str]:
+    """A scheduler and one worker per entry of ``worker_args``, started as separate processes
+    with the ``dask`` command line on loopback; yields the scheduler address."""
+    from distributed import Client
+
+    dask_cli = shutil.which("dask", path=str(Path(sys.executable).parent))
+    assert dask_cli, "the dask command line comes with distributed"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    procs = [subprocess.Popen(
+        [dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+        stderr=subprocess.DEVNULL,
+    )]  # fmt: skip
+    try:
+        time.sleep(2)
+        for extra in worker_args:
+            procs.append(subprocess.Popen(
+                [dask_cli, "worker", address, "--nthreads", "1", "--no-dashboard", *extra],
+                stderr=subprocess.DEVNULL,
+            ))  # fmt: skip
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(len(worker_args), timeout=60)
+        yield address
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)

@@ -4,10 +4,7 @@ on a scheduler and workers started as separate processes with the ``dask`` comma
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +12,7 @@ import pytest
 
 import vsbatch
 from tests.conftest import FIXTURES
-from tests.helpers import catalog_frame, run_cli
+from tests.helpers import catalog_frame, dask_cli_cluster, run_cli
 from vsbatch.cluster import ClusterSpec, KubernetesOptions, SlurmOptions
 from vsbatch.config import RunConfig
 from vsbatch.errors import UsageError
@@ -143,48 +140,15 @@ def test_kubernetes_specs_have_cpu_and_gpu_worker_groups() -> None:
     assert container["args"][-2:] == ["--resources", "GPU=1"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_run_on_scheduler_and_workers_started_with_the_dask_cli(tmp_path: Path) -> None:
-    dask_cli = shutil.which("dask", path=str(Path(sys.executable).parent))
-    assert dask_cli, "the dask command line comes with distributed"
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    procs = [
-        subprocess.Popen(
-            [dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-            stderr=subprocess.DEVNULL,
-        )
-    ]
-    try:
-        time.sleep(2)
-        for _ in range(2):
-            procs.append(
-                subprocess.Popen(
-                    [dask_cli, "worker", address, "--nthreads", "1", "--no-dashboard"],
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-        from distributed import Client
-
-        with Client(address, timeout=60) as client:
-            client.wait_for_workers(2, timeout=60)
-        config = RunConfig(partition_epochs=800, fmax=5.0)
-        src = str(FIXTURES / "asas_i_12.parquet")
+    config = RunConfig(partition_epochs=800, fmax=5.0)
+    src = str(FIXTURES / "asas_i_12.parquet")
+    with dask_cli_cluster([[], []]) as address:
         remote = vsbatch.run(src, tmp_path / "remote", config, ClusterSpec(cluster=address))
-        local = vsbatch.run(src, tmp_path / "local", config, ClusterSpec(workers=2))
-        assert remote.partitions > 1
-        pd.testing.assert_frame_equal(catalog_frame(remote.catalog), catalog_frame(local.catalog))
-    finally:
-        for proc in reversed(procs):
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=30)
+    local = vsbatch.run(src, tmp_path / "local", config, ClusterSpec(workers=2))
+    assert remote.partitions > 1
+    pd.testing.assert_frame_equal(catalog_frame(remote.catalog), catalog_frame(local.catalog))
 
 
 @pytest.mark.slow

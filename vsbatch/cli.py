@@ -193,11 +193,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from vsbatch.errors import UsageError
     from vsbatch.training.nnfap import train_nnfap
 
-    if args.kind != "nnfap":
-        raise UsageError(f"vsbatch train {args.kind}: not yet available (nnfap is)")
     artifact = train_nnfap(
         _read_table(args.data),
         args.output,
@@ -369,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("train", help="train a model kind on a labelled table")
-    p.add_argument("kind", choices=["nnfap", "cnn-lstm", "dmdt-cnn", "hybrid", "blazhko"])
+    p.add_argument("kind", choices=["nnfap"], help="model kind (the classifiers come next)")
     p.add_argument("--data", required=True, help="labelled long-format Parquet (vsbatch synth)")
     p.add_argument("-o", "--output", required=True, help="artifact folder")
     p.add_argument("--name", default="nnfap")

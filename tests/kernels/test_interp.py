@@ -5,24 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from tests.conftest import light_curves_from_long
+from tests.helpers import knn_reference
 from vsbatch.kernels import LightCurves
-from vsbatch.kernels.interp import knn_interpolate, phase_grid
+from vsbatch.kernels.interp import knn_interpolate
 from vsbatch.kernels.status import KernelStatus
 
 
 def _reference(t, m, f, k, n_grid=200, t0=0.0):
-    """Brute force: all periodic distances, stable sort, scikit-learn's 'distance' weights."""
     x = f * (t - t0)
-    phase = x - np.floor(x)
-    out = np.empty(n_grid)
-    for j, g in enumerate(phase_grid(n_grid)):
-        d = np.abs(phase - g)
-        d = np.minimum(d, 1.0 - d)
-        idx = np.argsort(d, kind="stable")[:k]
-        dd = d[idx]
-        zero = dd == 0
-        out[j] = m[idx][zero].mean() if zero.any() else np.sum(m[idx] / dd) / np.sum(1 / dd)
-    return out
+    return knn_reference(x - np.floor(x), m, k, n_grid)
 
 
 def test_matches_reference_on_real_curves(asas_lcs, ogle_rrab):

@@ -9,8 +9,9 @@ import pickle
 import pytest
 import torch
 
+from vsbatch.io.catalog import sha256_file
 from vsbatch.models import ArtifactError, NnfapModel, list_artifacts, load_artifact, save_artifact
-from vsbatch.models.artifacts import CARD_FILE, WEIGHTS_FILE, sha256_file, table_fingerprint
+from vsbatch.models.artifacts import CARD_FILE, WEIGHTS_FILE, table_fingerprint
 
 
 def _save(tmp_path, **over):

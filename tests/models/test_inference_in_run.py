@@ -3,11 +3,6 @@ GPU-advertising worker must run every inference task (and no CPU worker any)."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +10,7 @@ import pytest
 
 import vsbatch
 from tests.conftest import FIXTURES
-from tests.helpers import catalog_frame
+from tests.helpers import catalog_frame, dask_cli_cluster
 from vsbatch.cluster import ClusterSpec
 from vsbatch.config import RunConfig
 from vsbatch.io.catalog import open_catalog
@@ -53,51 +48,25 @@ def test_model_columns_from_a_two_worker_run(tiny_model: Path, tmp_path: Path) -
     assert base.equals(cat[base.columns])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_inference_runs_only_on_the_worker_advertising_a_gpu(
     tiny_model: Path, tmp_path: Path
 ) -> None:
-    dask_cli = shutil.which("dask", path=str(Path(sys.executable).parent))
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    procs = [
-        subprocess.Popen(
-            [dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-            stderr=subprocess.DEVNULL,
-        )
-    ]
-    try:
-        time.sleep(2)
-        for extra in ([], ["--resources", "GPU=1"]):  # a CPU worker and a "GPU" worker
-            procs.append(
-                subprocess.Popen(
-                    [dask_cli, "worker", address, "--nthreads", "1", "--no-dashboard", *extra],
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-        from distributed import Client
+    from distributed import Client
 
-        with Client(address, timeout=60) as client:
-            client.wait_for_workers(2, timeout=60)
-            config = RunConfig(**CONFIG, models=(str(tiny_model),))
-            src = str(FIXTURES / "asas_i_12.parquet")
-            summary = vsbatch.run(src, tmp_path / "cat", config, ClusterSpec(cluster=address))
-            info = client.scheduler_info()["workers"]
-            gpu = next(a for a, w in info.items() if w.get("resources", {}).get("GPU"))
-            # the keys each worker's state machine saw (a lambda travels by value)
-            ran = client.run(lambda dask_worker: sorted({str(e[0]) for e in dask_worker.state.log}))
-        model_tasks = {a: [k for k in keys if "_model_task" in k] for a, keys in ran.items()}
-        assert len(model_tasks[gpu]) == summary.partitions > 1
-        assert all(not keys for a, keys in model_tasks.items() if a != gpu)
-        assert any("_partition_task" in k for a, keys in ran.items() if a != gpu for k in keys)
-    finally:
-        for proc in reversed(procs):
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=30)
+    # a CPU worker and a "GPU" worker (a CPU advertising the resource)
+    with (
+        dask_cli_cluster([[], ["--resources", "GPU=1"]]) as address,
+        Client(address, timeout=60) as client,
+    ):
+        config = RunConfig(**CONFIG, models=(str(tiny_model),))
+        src = str(FIXTURES / "asas_i_12.parquet")
+        summary = vsbatch.run(src, tmp_path / "cat", config, ClusterSpec(cluster=address))
+        info = client.scheduler_info()["workers"]
+        gpu = next(a for a, w in info.items() if w.get("resources", {}).get("GPU"))
+        # the keys each worker's state machine saw (a lambda travels by value)
+        ran = client.run(lambda dask_worker: sorted({str(e[0]) for e in dask_worker.state.log}))
+    model_tasks = {a: [k for k in keys if "_model_task" in k] for a, keys in ran.items()}
+    assert len(model_tasks[gpu]) == summary.partitions > 1
+    assert all(not keys for a, keys in model_tasks.items() if a != gpu)
+    assert any("_partition_task" in k for a, keys in ran.items() if a != gpu for k in keys)

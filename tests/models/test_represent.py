@@ -5,22 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.helpers import knn_reference
 from vsbatch.kernels import LightCurves
-from vsbatch.kernels.interp import phase_grid
 from vsbatch.kernels.status import KernelStatus
 from vsbatch.represent import ERR_CUT_FLOOR, fold_cycles, light_curves_from_table, nnfap_input
-
-
-def _knn(phase, m, k=5, n_grid=200):
-    out = np.empty(n_grid)
-    for j, g in enumerate(phase_grid(n_grid)):
-        d = np.abs(phase - g)
-        d = np.minimum(d, 1.0 - d)
-        idx = np.argsort(d, kind="stable")[:k]
-        dd = d[idx]
-        zero = dd == 0
-        out[j] = m[idx][zero].mean() if zero.any() else np.sum(m[idx] / dd) / np.sum(1 / dd)
-    return out
 
 
 def _reference(t, m, e, f, shift, n_points=200, err_cut="auto", k_cut=3.0, pre=True):
@@ -44,7 +32,7 @@ def _reference(t, m, e, f, shift, n_points=200, err_cut="auto", k_cut=3.0, pre=T
     seq[start : start + use, 0] = np.clip((mm - lo) / scale, -1, 2)
     seq[start : start + use, 1] = ph
     seq[start : start + use, 2] = np.diff(ph, prepend=0.0)
-    seq[:, 3] = np.clip((_knn(phase_all, m) - lo) / scale, -1, 2)
+    seq[:, 3] = np.clip((knn_reference(phase_all, m) - lo) / scale, -1, 2)
     return seq
 
 

@@ -48,6 +48,14 @@ class LightCurves:
     def counts(self) -> np.ndarray:
         return np.diff(self.offsets)
 
+    def time_span(self) -> np.ndarray:
+        """Last minus first epoch of every segment (epochs are sorted); 0 for empty ones."""
+        first, last = self.offsets[:-1], self.offsets[1:] - 1
+        span = np.zeros(self.n_segments)
+        has = last >= first
+        span[has] = self.time[last[has]] - self.time[first[has]]
+        return span
+
     def segment(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(time, mag, err) views of segment ``i``."""
         lo, hi = self.offsets[i], self.offsets[i + 1]

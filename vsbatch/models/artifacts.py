@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from vsbatch.errors import InputError
+from vsbatch.io.catalog import sha256_file
 
 WEIGHTS_FILE = "weights.pt"
 CARD_FILE = "model_card.json"
@@ -86,14 +87,6 @@ class ArtifactSummary:
     created: str
     weights_sha256: str
     metrics: dict
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def table_fingerprint(table: pa.Table) -> str:

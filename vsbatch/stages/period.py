@@ -39,9 +39,7 @@ def searchable(ctx: StageContext, stage: str) -> np.ndarray:
     """Light curves a period can be searched on; a failure record for each of the others."""
     n_obs = ctx.lcs.counts
     n_freq = _grid(ctx, ctx.lcs).n_frequencies
-    span = np.array(
-        [np.ptp(ctx.lcs.segment(i)[0]) if n_obs[i] else 0.0 for i in range(ctx.lcs.n_segments)]
-    )
+    span = ctx.lcs.time_span()
     limit = ctx.config.max_frequencies
     ok = (n_obs >= MIN_EPOCHS_FOR_PERIOD) & (n_freq >= 1) & (n_freq <= limit) & (span > 0)
     for i in np.flatnonzero(~ok):
