@@ -89,7 +89,6 @@ class Runner:
     """Maps a function over items; yields ``(item, result, error)`` as tasks finish."""
 
     dashboard_link: str | None = None
-    n_workers: int = 1
     has_gpu_workers: bool = False
 
     def map_unordered(
@@ -120,7 +119,6 @@ class DaskRunner(Runner):
         self.client = client
         self.dashboard_link = getattr(client, "dashboard_link", None)
         workers = client.scheduler_info().get("workers", {})
-        self.n_workers = max(1, len(workers))
         self.has_gpu_workers = any(
             w.get("resources", {}).get(GPU_RESOURCE) for w in workers.values()
         )

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 _KEY_BITS = 64
 _MAX_ORDER = 40
@@ -115,9 +114,3 @@ def _split(
         return
     for child in (0, 1):
         _split(Partition(leaf.order + 1, 2 * leaf.prefix + child), keys, cum, max_cost, out)
-
-
-def epochs_per_source(ids: pa.ChunkedArray | pa.Array) -> pa.Table:
-    """(source_id, n) counts of rows per id, for planning partitions."""
-    counts = pc.value_counts(ids)
-    return pa.table({"source_id": counts.field("values"), "n": counts.field("counts")})

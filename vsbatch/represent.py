@@ -114,16 +114,6 @@ def light_curves_from_table(
     return lcs, pa.table(cols)
 
 
-def error_threshold(err: np.ndarray, err_cut: float | str | None, k: float = ERR_CUT_K) -> float:
-    """The error cut of one curve (points with ``err >= threshold`` are rejected)."""
-    if err_cut is None:
-        return np.inf
-    if err_cut == "auto":
-        finite = err[np.isfinite(err) & (err > 0)]
-        return max(ERR_CUT_FLOOR, k * float(np.median(finite))) if finite.size else ERR_CUT_FLOOR
-    return float(err_cut)
-
-
 @numba.njit(cache=True)
 def _thresholds_kernel(offsets, err, auto, fixed, k, floor, out):
     for s in range(offsets.size - 1):

@@ -44,8 +44,15 @@ def resolve_models(names: tuple[str, ...]) -> list[ModelRef]:
     for name in names:
         folder = resolve_artifact(name)
         card = read_card(folder)
-        refs.append(ModelRef(card["name"], card["kind"], str(folder.resolve()),
-                             card["weights_sha256"], str(card["version"])))
+        refs.append(
+            ModelRef(
+                card["name"],
+                card["kind"],
+                str(folder.resolve()),
+                card["weights_sha256"],
+                str(card["version"]),
+            )
+        )
     return refs
 
 
