@@ -62,7 +62,8 @@ def test_run_from_a_job_file_equals_the_command_line_run(capsys, tmp_path: Path)
     src = FIXTURES / "asas_i_12.parquet"
     job = write_job(
         tmp_path,
-        f"input: {src}\noutput: {tmp_path / 'a'}\nconfig: {{fmax: 5.0, stages: [stats, period]}}\n"
+        f"roots: [{FIXTURES}, {tmp_path}]\ninput: {src}\noutput: {tmp_path / 'a'}\n"
+        "config: {fmax: 5.0, stages: [stats, period]}\n"
         "cluster: {kind: none}\n",
     )
     assert run_cli(capsys, "run", "--job", job)[0] == 0
@@ -263,7 +264,8 @@ def test_tls_between_client_scheduler_and_workers_from_a_job_file(capsys, tmp_pa
         src = FIXTURES / "asas_i_12.parquet"
         job = write_job(
             tmp_path,
-            f"input: {src}\noutput: {tmp_path / 'cat'}\nconfig: {{stages: [stats]}}\n"
+            f"roots: [{FIXTURES}, {tmp_path}]\ninput: {src}\noutput: {tmp_path / 'cat'}\n"
+            "config: {stages: [stats]}\n"
             f"cluster: {{kind: '{address}', tls_ca_file: {ca}, tls_cert: {cert}, "
             f"tls_key: {key}}}\n",
         )

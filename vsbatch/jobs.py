@@ -2,6 +2,7 @@
 
 Keys (all optional but ``input`` and ``output``)::
 
+    roots: [/data/survey/, s3://bucket/survey/]   # default: the current directory
     input: lightcurves/            # file, folder, glob or URL
     output: catalog/
     mode: new | resume | overwrite | update
@@ -20,11 +21,18 @@ Keys (all optional but ``input`` and ``output``)::
                    memory: 4Gi, gpu_workers: 1, gpus_per_worker: 1}
 
 Unknown keys and wrong types are errors naming the file and the key.
+
+Declared roots: every path a job file names (input, output, model folders, TLS files, a
+scheduler file) must lie inside one of its ``roots`` after resolving ``..`` and symbolic links;
+a URL must start with a root URL. Why: a job file may come from a scheduler or a shared
+repository, and must not make vsbatch read or write anywhere else (``output:
+../../home/x`` or a symlink out of the data folder are refused before any work).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass
@@ -50,6 +58,7 @@ class Job:
     cluster: ClusterSpec
     mode: str = "new"
     keep_going: bool = False
+    roots: tuple[str, ...] = ()
 
 
 def _check_type(value: Any, hint: Any, where: str) -> Any:
@@ -116,7 +125,7 @@ def load_job(path: str | Path) -> Job:
         raise UsageError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(data, dict):
         raise UsageError(f"{path}: a job file is a mapping of keys to values")
-    known = {"input", "output", "mode", "keep_going", "config", "cluster"}
+    known = {"input", "output", "mode", "keep_going", "config", "cluster", "roots"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise UsageError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
@@ -129,11 +138,53 @@ def load_job(path: str | Path) -> Job:
     cluster = dict(data.get("cluster") or {})
     if "kind" in cluster:
         cluster["cluster"] = cluster.pop("kind")
-    return Job(
+    roots = _check_type(data.get("roots", [os.getcwd()]), tuple[str, ...], f"{path}: roots")
+    job = Job(
         input=data["input"],
         output=data["output"],
         config=_build(RunConfig, data.get("config") or {}, f"{path}: config"),
         cluster=_build(ClusterSpec, cluster, f"{path}: cluster"),
         mode=mode,
         keep_going=_check_type(data.get("keep_going", False), bool, f"{path}: keep_going"),
+        roots=roots,
+    )
+    for key, named in _named_paths(job):
+        check_inside_roots(named, roots, f"{path}: {key}")
+    return job
+
+
+def _is_url(text: str) -> bool:
+    return "://" in text
+
+
+def _named_paths(job: Job) -> list[tuple[str, str]]:
+    """(key, path) of every local path or URL the job file makes vsbatch read or write."""
+    named = [("input", job.input), ("output", job.output)]
+    named += [(f"config.models[{i}]", m) for i, m in enumerate(job.config.models)
+              if _is_url(m) or os.sep in m or m.startswith(".")]  # fmt: skip
+    spec = job.cluster
+    named += [(f"cluster.{k}", v) for k in ("tls_ca_file", "tls_cert", "tls_key")
+              if (v := getattr(spec, k))]  # fmt: skip
+    if spec.cluster.startswith("scheduler-file:"):
+        named.append(("cluster.kind", spec.cluster.split(":", 1)[1]))
+    return named
+
+
+def check_inside_roots(path: str, roots: tuple[str, ...], where: str) -> None:
+    """UsageError unless ``path`` (glob patterns allowed) resolves inside one of ``roots``."""
+    if not roots:
+        raise UsageError(f"{where}: no roots are declared, so no path is allowed")
+    if _is_url(path):
+        if any(_is_url(r) and path.startswith(r.rstrip("/") + "/") for r in roots):
+            return
+        raise UsageError(f"{where}: {path} is outside the declared roots {list(roots)}")
+    literal = path.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0]
+    real = os.path.realpath(literal or ".")
+    for root in (r for r in roots if not _is_url(r)):
+        top = os.path.realpath(root)
+        if os.path.commonpath([real, top]) == top:
+            return
+    raise UsageError(
+        f"{where}: {path} resolves to {real}, outside the declared roots {list(roots)} "
+        "(declare the folder in the job file's 'roots')"
     )
