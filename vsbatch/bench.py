@@ -105,6 +105,8 @@ class BenchSizes:
     features: int  # vsbatch process_partition
     composition: int  # astropy + NumPy composition
     run: int  # whole vsbatch.run
+    nnfap_periodogram: int  # curves scored over their GLS grid by NN-FAP
+    nnfap_frequencies: int | None  # of each grid (None: all); the rate is extrapolated
     loop_budget: float | None  # seconds per slow per-source loop (None: no cap)
 
 
@@ -115,6 +117,8 @@ QUICK = BenchSizes(
     features=200,
     composition=60,
     run=200,
+    nnfap_periodogram=1,
+    nnfap_frequencies=8192,
     loop_budget=45.0,
 )
 FULL = BenchSizes(
@@ -124,6 +128,8 @@ FULL = BenchSizes(
     features=1000,
     composition=150,
     run=500,
+    nnfap_periodogram=2,
+    nnfap_frequencies=None,
     loop_budget=None,
 )
 
@@ -133,7 +139,7 @@ class BenchRow:
     """One measurement: ``rate`` is sources per second per core (one process, one thread)."""
 
     key: str
-    group: str  # a: period search, b: astropy, c: nifty-ls, d: feature stage, e: whole run
+    group: str  # a: period search, b: astropy, c: nifty-ls, d: features, e: run, f: NN-FAP
     method: str
     n_sources: int
     seconds: float  # wall time of the timed work
@@ -921,6 +927,8 @@ def _sizes_for(quick: bool, n_sources: int | None) -> BenchSizes:
         features=n,
         composition=min(base.composition, n),
         run=n,
+        nnfap_periodogram=min(base.nnfap_periodogram, n),
+        nnfap_frequencies=min(base.nnfap_frequencies or 1 << 62, 64 * n),
         loop_budget=base.loop_budget,
     )
 
@@ -1196,6 +1204,9 @@ def _measure(
             )
         )
 
+    # ---- (f) NN-FAP periodogram (seeds/003 Sect. 6) on the GLS grid of each curve ----------
+    rows.append(_nnfap_periodogram_row(period_data, grid, sizes, warm))
+
     by_key = {r.key: r for r in rows}
     for r in rows:
         ref = by_key.get(r.reference)
@@ -1241,6 +1252,42 @@ def _measure(
             *notes,
         ],
     )
+
+
+def _nnfap_periodogram_row(
+    data: _Data, grid: FrequencyGrid, sizes: BenchSizes, warm: dict[str, float]
+) -> BenchRow:
+    """NN-FAP of the shipped model over each curve's GLS grid (its first
+    ``sizes.nnfap_frequencies`` frequencies when set: the rate is then extrapolated)."""
+    from vsbatch.models import load_artifact
+    from vsbatch.models.nnfap import nnfap_periodogram
+
+    artifact = load_artifact("nnfap")
+    with _timer() as t:
+        nnfap_periodogram(artifact, data.lcs.take(np.array([0])), grid.frequencies(0)[:256])
+    warm["NN-FAP periodogram"] = t.seconds
+    n, limit = sizes.nnfap_periodogram, sizes.nnfap_frequencies
+    periods = np.full(n, np.nan)
+    with _timer() as t:
+        for i in range(n):
+            freq = grid.frequencies(i)[:limit]
+            pg = nnfap_periodogram(artifact, data.lcs.take(np.array([i])), freq)
+            periods[i] = 1.0 / pg.best_frequency
+    scored = int(sum(min(int(grid.n_frequencies[i]), limit or 1 << 62) for i in range(n)))
+    per_second = scored / max(t.seconds, 1e-9)
+    full = float(np.mean(grid.n_frequencies[:n]))
+    whole = limit is None or full <= limit
+    timing = (
+        t if whole else _Timing(t.seconds * full * n / scored, t.cpu_seconds * full * n / scored)
+    )
+    return _row(
+        "nnfap_periodogram", "f", "NN-FAP periodogram (shipped model), per curve",
+        periods if whole else None, timing, data, "vsbatch_auto", n=n,
+        note=f"{full:,.0f} trial frequencies per curve (its GLS grid); {per_second:,.0f} "
+        "frequencies/s on one thread"
+        + ("" if whole else f", measured on the first {limit:,} of each grid and extrapolated")
+        + "; the paper needed 23 min on 64 cores for one curve",
+    )  # fmt: skip
 
 
 def _targets(
@@ -1342,7 +1389,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``vsbatch bench`` (also ``python -m vsbatch.bench``)."""
+    """``vsbatch bench`` (also ``python -m vsbatch.bench``); ``--scale N``: a scale run."""
+    if argv is not None and "--scale" in argv:
+        from vsbatch.scale import main as scale_main
+
+        return scale_main(argv)
     args = build_parser().parse_args(argv)
     report = run_benchmark(
         quick=not args.full,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 import traceback
 
@@ -19,9 +20,15 @@ def _key_values(items: list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key or not value:
-            raise argparse.ArgumentTypeError(f"expected NAME=COLUMN, got {item!r}")
+            raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {item!r}")
         out[key] = value
     return out
+
+
+def _kinds() -> list[str]:
+    from vsbatch.models.kinds import KINDS
+
+    return list(KINDS)
 
 
 def _stages(text: str) -> tuple[str, ...]:
@@ -59,6 +66,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         if not args.input or not args.output:
             raise UsageError("vsbatch run needs INPUT and -o CATALOG (or --job FILE)")
+        if args.model:
+            from vsbatch.stages.classify import classify_catalog, is_catalog_parameters
+
+            if is_catalog_parameters(args.input):  # one row per source, no epochs (issue 5)
+                result = classify_catalog(args.input, args.output, tuple(args.model),
+                                          overwrite=args.overwrite)  # fmt: skip
+                print(result.text())
+                return 0
         source, output, mode, keep_going = (
             args.input,
             args.output,
@@ -193,39 +208,49 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from vsbatch.training.nnfap import train_nnfap
+    from pathlib import Path
 
-    artifact = train_nnfap(
-        _read_table(args.data),
-        args.output,
+    from vsbatch.models.kinds import TrainRequest, model_kind
+
+    request = TrainRequest(
+        kind=args.kind,
+        data=args.data,
+        out_dir=Path(args.output),
+        name=args.name or args.kind,
         seed=args.seed,
         epochs=args.epochs,
         batch_size=args.batch_size,
-        hidden=args.hidden,
-        layers=args.layers,
         device=args.device,
-        name=args.name,
-        command="vsbatch " + " ".join(sys.argv[1:]),
+        label_column=args.label_column,
+        folds=args.folds,
+        params=_key_values(args.set),
+        cluster=args.cluster,
+        workers=args.workers,
+        command=args.command_line,
     )
+    artifact = model_kind(args.kind).part("train")(request)
     print(f"{args.output}: {artifact.version_tag}")
     return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import json
+    from pathlib import Path
 
     from vsbatch.models.artifacts import load_artifact
-    from vsbatch.training.evaluate import evaluate_nnfap
+    from vsbatch.models.kinds import EvaluateRequest, model_kind
 
-    result = evaluate_nnfap(
-        load_artifact(args.model),
-        _read_table(args.data),
-        args.output,
+    artifact = load_artifact(args.model)
+    request = EvaluateRequest(
+        data=args.data,
+        out_dir=Path(args.output),
         label_column=args.label_column,
         group_column=args.group_column,
+        params=_key_values(args.set),
     )
+    result = model_kind(artifact.card["kind"]).part("evaluate")(artifact, request)
     print(json.dumps(result.report, indent=1, default=str))
-    print(f"written: {result.json_path} {result.png_path}", file=sys.stderr)
+    print("written: " + " ".join(map(str, result.files)), file=sys.stderr)
     return 0
 
 
@@ -255,7 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="light curves (Parquet) -> partitioned Parquet catalog")
     p.add_argument(
-        "input", nargs="?", help="Parquet file, folder, glob or fsspec URL (long or nested)"
+        "input",
+        nargs="?",
+        help="Parquet file, folder, glob or fsspec URL (long or nested), or a HATS catalog",
     )
     p.add_argument("-o", "--output", help="catalog folder")
     p.add_argument("--job", help="a job file (jobs/*.yaml) describing the whole run")
@@ -303,7 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=COLUMN",
-        help="map a vsbatch column to the input's (time=hjd, mag_err=magerr, lc=lightcurve)",
+        help="map a vsbatch column to the input's (time=hjd, mag_err=magerr, lc=lightcurve, "
+        "band=filtercode; nested sub-columns by their own names)",
     )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="continue an interrupted run")
@@ -365,25 +393,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(func=_cmd_synth)
 
-    p = sub.add_parser("train", help="train a model kind on a labelled table")
-    p.add_argument("kind", choices=["nnfap"], help="model kind (the classifiers come next)")
-    p.add_argument("--data", required=True, help="labelled long-format Parquet (vsbatch synth)")
+    p = sub.add_parser("train", help="train a model kind on a labelled catalog")
+    p.add_argument("kind", choices=sorted(_kinds()), help="model kind")
+    p.add_argument("--data", required=True, help="labelled vsbatch input catalog (Parquet)")
     p.add_argument("-o", "--output", required=True, help="artifact folder")
-    p.add_argument("--name", default="nnfap")
+    p.add_argument("--name", help="artifact name (default: the kind)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--hidden", type=int, default=64)
-    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--epochs", type=int, help="maximum epochs (default: the kind's)")
+    p.add_argument("--batch-size", type=int, help="default: the kind's")
     p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda")
+    p.add_argument("--label-column", default="label", help="per-source label column")
+    p.add_argument("--folds", type=int, default=0, help="stratified k-fold cross-validation")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="kind-specific setting, e.g. hidden=64 (repeatable)")  # fmt: skip
+    p.add_argument("--cluster", default="local", help="where shards are built (as vsbatch run)")
+    p.add_argument(
+        "--workers", type=int, default=1, help="Dask worker processes training data-parallel (DDP)"
+    )
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="metrics of a model beside the Baluev FAP")
+    p = sub.add_parser("evaluate", help="metrics of a model on labelled light curves")
     p.add_argument("model", help="artifact name or folder")
-    p.add_argument("--data", required=True, help="labelled long-format Parquet")
+    p.add_argument("--data", required=True, help="labelled vsbatch input catalog (Parquet)")
     p.add_argument("-o", "--output", required=True, help="folder for JSON + PNG")
     p.add_argument("--label-column", default="label")
     p.add_argument("--group-column")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="kind-specific setting (repeatable)")  # fmt: skip
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("models", help="model artifacts: vsbatch models list")
@@ -402,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     if rest and not getattr(args, "passes_through", False):
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.passed_through = rest
+    args.command_line = "vsbatch " + shlex.join(sys.argv[1:] if argv is None else map(str, argv))
     log = logging.getLogger("vsbatch")
     for old in [h for h in log.handlers if getattr(h, "vsbatch_cli", False)]:
         log.removeHandler(old)  # main() called again in one process (tests, notebooks)

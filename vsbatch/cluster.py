@@ -13,11 +13,13 @@ import contextlib
 import importlib
 import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from vsbatch.errors import UsageError
 
@@ -100,6 +102,15 @@ class Runner:
     ) -> Iterator[tuple[Any, Any, BaseException | None]]:
         raise NotImplementedError
 
+    def run_ranks(self, fn: Callable[..., Any], world: int, *args: Any) -> list[Any]:
+        """``fn(rank, world, init_method, *args)`` on ``world`` distinct workers at once.
+
+        Why: data-parallel training (torch.distributed) needs one long-lived process per rank
+        that can reach rank 0; ``init_method`` is a ``tcp://host:port`` on rank 0's host.
+        Returns the results in rank order.
+        """
+        raise NotImplementedError
+
 
 class SerialRunner(Runner):
     """In-process execution, in order: the debugging path."""
@@ -110,6 +121,11 @@ class SerialRunner(Runner):
                 yield item, fn(item, *args), None
             except Exception as exc:  # noqa: BLE001 - reported to the caller with its item
                 yield item, None, exc
+
+    def run_ranks(self, fn: Callable[..., Any], world: int, *args: Any) -> list[Any]:
+        if world != 1:
+            raise UsageError(f"{world} training ranks need a Dask cluster, not cluster 'none'")
+        return [fn(0, 1, f"tcp://127.0.0.1:{free_port()}", *args)]
 
 
 class DaskRunner(Runner):
@@ -138,6 +154,29 @@ class DaskRunner(Runner):
             except Exception as exc:  # noqa: BLE001 - reported to the caller with its item
                 yield item, None, exc
             future.release()
+
+    def run_ranks(self, fn: Callable[..., Any], world: int, *args: Any) -> list[Any]:
+        workers = sorted(self.client.scheduler_info()["workers"])
+        if len(workers) < world:
+            raise UsageError(f"{world} training ranks need {world} workers; the cluster has "
+                             f"{len(workers)}")  # fmt: skip
+        chosen = workers[:world]
+        port = self.client.run(free_port, workers=[chosen[0]])[chosen[0]]
+        init = f"tcp://{urlsplit(chosen[0]).hostname}:{port}"
+        futures = [
+            self.client.submit(
+                fn, rank, world, init, *args, workers=[w], allow_other_workers=False, pure=False
+            )  # fmt: skip
+            for rank, w in enumerate(chosen)
+        ]
+        return self.client.gather(futures)
+
+
+def free_port() -> int:
+    """A TCP port free on this host now (for a torch.distributed rendezvous)."""
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        return int(sock.getsockname()[1])
 
 
 def security(spec: ClusterSpec) -> Any:

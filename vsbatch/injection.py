@@ -38,7 +38,7 @@ do not have) carried such variability; shuffled and inflated curves are white no
 a fold of red noise at its GLS peak (often a long period or its 1-day alias) is otherwise never
 shown to the network as aperiodic.
 
-Each curve carries a ``fold_period``: the true period for periodic curves; for aperiodic ones
+Each curve carries a ``train_fold_period``: the true period for periodic curves; for aperiodic ones
 the best generalised Lomb-Scargle period (``aperiodic_fold="gls"``, what the verifier sees in
 production, the hardest case) or a period drawn like the periodic ones (``"random"``).
 """
@@ -52,7 +52,7 @@ import pyarrow as pa
 
 from vsbatch.kernels.arrays import LightCurves
 from vsbatch.kernels.stats import variability_stats
-from vsbatch.represent import light_curves_from_table
+from vsbatch.represent.nnfap import light_curves_from_table
 
 PERIODIC_TYPES = (1, 2, 3, 4, 5)
 APERIODIC_KINDS = ("shuffled", "inflated", "stochastic")
@@ -317,9 +317,9 @@ def make_nnfap_training_set(
 
     Returns a long vsbatch input table: source_id, time, mag, mag_err, band and, constant per
     source, label ("periodic"/"aperiodic"), is_periodic (1/0), kind (type1..type5, shuffled,
-    inflated, stochastic), true_period (NaN if aperiodic), fold_period, amplitude (injected
-    peak-to-peak, mag), snr (amplitude / median error), template_id. The same arguments give
-    the same table.
+    inflated, stochastic), true_period (NaN if aperiodic), train_fold_period, true_amplitude
+    (injected peak-to-peak, mag), snr (amplitude / median error), template_id. The same
+    arguments give the same table.
     """
     if n_curves < 1:
         raise ValueError("n_curves must be >= 1")
@@ -403,8 +403,8 @@ def _to_table(curves: list[_Curve], fold: np.ndarray, prefix: str, seed: int) ->
             ),
             "kind": rep([c.kind for c in curves], pa.string()),
             "true_period": np.repeat([c.true_period for c in curves], counts),
-            "fold_period": np.repeat(fold, counts),
-            "amplitude": np.repeat([c.amplitude for c in curves], counts),
+            "train_fold_period": np.repeat(fold, counts),
+            "true_amplitude": np.repeat([c.amplitude for c in curves], counts),
             "snr": np.repeat([c.snr for c in curves], counts),
             "template_id": rep([c.template_id for c in curves], pa.string()),
         }

@@ -20,6 +20,7 @@ import shutil
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,10 +46,11 @@ from vsbatch.io.catalog import (
     write_json_atomic,
     write_parquet_atomic,
 )
+from vsbatch.io.hats import HATS, HIVE, PixelTree, spatial_layout, with_partition_column
 from vsbatch.io.inputs import InputSpec, ReadUnit, open_input, read_unit, read_units, summarize_unit
 from vsbatch.io.staging import fingerprint, read_pieces, write_pieces
 from vsbatch.partitioning import PartitionTree, source_keys
-from vsbatch.schema import FAILURES_FILE, STAGING_DIR
+from vsbatch.schema import FAILURES_FILE, STAGING_DIR, position_columns
 from vsbatch.stages import apply_models, catalog_schema, process_partition
 from vsbatch.stages.failures import FailureLog
 from vsbatch.stages.models import ModelRef, resolve_models
@@ -104,10 +106,20 @@ class _Plan:
     carried_input_names: list[str]  # the carried columns as named in the input
     models: list[dict]  # ModelRef fields of every model the run applies
     run_hash: str  # config + vsbatch version + model weights: what --update compares
+    layout: str = HIVE  # HATS when sources carry positions: HEALPix-pixel partitions
+
+    @property
+    def partition_tree(self) -> PartitionTree | PixelTree:
+        return _tree_type(self.layout).from_json(self.tree)
 
     @property
     def model_refs(self) -> list[ModelRef]:
-        return [ModelRef(**m) for m in self.models]
+        return [ModelRef(**{**m, "class_names": tuple(m.get("class_names", ()))})
+                for m in self.models]  # fmt: skip
+
+
+def _tree_type(layout: str) -> type[PartitionTree] | type[PixelTree]:
+    return PixelTree if layout == HATS else PartitionTree
 
 
 class _Progress:
@@ -161,7 +173,7 @@ def _shuffle_task(item: tuple[int, ReadUnit], spec: InputSpec, plan: _Plan, stag
     table = table.rename_columns([spec.output_name(c) for c in table.column_names])
     if "band" not in table.column_names:
         table = table.append_column("band", pa.nulls(table.num_rows, pa.string()))
-    written = write_pieces(table, PartitionTree.from_json(plan.tree), Path(staging), index)
+    written = write_pieces(table, plan.partition_tree, Path(staging), index)
     return sum(written.values())
 
 
@@ -173,13 +185,15 @@ def _schema(plan: _Plan, with_models: bool) -> pa.Schema:
 
 
 def _write_output(
-    staging: Path, name: str, catalog: pa.Table, failures: pa.Table
+    staging: Path, name: str, catalog: pa.Table, failures: pa.Table, layout: str
 ) -> tuple[str | None, str | None]:
     """Stage a partition's final rows and failures; (relative file, sha256) of the rows."""
-    rel = partition_file(name, staging.name) if catalog.num_rows else None
+    rel = partition_file(name, staging.name, layout) if catalog.num_rows else None
     digest = None
     if rel is not None:
         path = staging / OUT_DIR / rel
+        if layout == HATS:
+            catalog = with_partition_column(catalog, name)
         write_parquet_atomic(catalog, path)
         digest = sha256_file(path)
     write_parquet_atomic(failures, staging / FAILED_DIR / f"{name}.parquet")
@@ -206,7 +220,7 @@ def _partition_task(
         write_parquet_atomic(out.failures, staging_path / FAILED_DIR / f"{name}.parquet")
         rel, digest = None, None
     else:
-        rel, digest = _write_output(staging_path, name, out.catalog, out.failures)
+        rel, digest = _write_output(staging_path, name, out.catalog, out.failures, plan.layout)
     record = PartitionRecord(
         name=name,
         file=rel,
@@ -237,7 +251,7 @@ def _model_task(record: PartitionRecord, plan: _Plan, staging: str) -> Partition
     )
     earlier = pq.read_table(staging_path / FAILED_DIR / f"{record.name}.parquet")
     failures = pa.concat_tables([earlier, out.failures.cast(earlier.schema)])
-    rel, digest = _write_output(staging_path, record.name, out.catalog, failures)
+    rel, digest = _write_output(staging_path, record.name, out.catalog, failures, plan.layout)
     return replace(record, file=rel, sha256=digest, failures=failures.num_rows)
 
 
@@ -323,6 +337,7 @@ def run(
                 "partitions_computed_last_run": computed,
             },
             models=plan.models,
+            layout=plan.layout,
         )
         commit(root, staging / OUT_DIR, manifest, failures)
     except OSError as exc:
@@ -373,24 +388,31 @@ def _plan(
     counts = [s.counts for s in summaries if s.counts.num_rows]
     if not counts:
         raise InputError(f"{spec.source}: the input holds no light-curve rows")
-    table = pa.concat_tables(counts).group_by("source_id").aggregate([("n", "sum")])
-    table = table.sort_by("source_id")
-    keys = source_keys(table.column("source_id"))
-    costs = table.column("n_sum").to_numpy()
-    if previous is not None:
-        tree = PartitionTree.from_json(previous.partition_tree)
-        tree = tree.refine(keys, costs, config.partition_epochs)
-    else:
-        tree = PartitionTree.build(keys, costs, config.partition_epochs)
-    epochs: dict[str, int] = {}
-    for idx, n in zip(tree.assign(keys), costs, strict=True):
-        epochs[tree.names[idx]] = epochs.get(tree.names[idx], 0) + int(n)
     varying = set().union(*(s.varying_columns for s in summaries))
     if varying:
         log.warning("columns not constant per source, ignored: %s", ", ".join(sorted(varying)))
     if spec.ignored_fields:
         log.warning("input fields ignored: %s", ", ".join(spec.ignored_fields))
     carried_in = [c for c in spec.extra_columns if c not in varying]
+    layout = spatial_layout([spec.output_name(c) for c in carried_in])
+    index = position_columns().spatial_index
+    sums = [("n", "sum")] + ([(index, "min")] if layout == HATS else [])
+    table = pa.concat_tables(counts).group_by("source_id").aggregate(sums)
+    table = table.sort_by("source_id")
+    costs, bound = table.column("n_sum").to_numpy(), config.partition_epochs
+    if layout == HATS:
+        keys = table.column(f"{index}_min").to_numpy()
+    else:
+        keys = source_keys(table.column("source_id"))
+    if previous is not None and previous.layout == layout:
+        tree = _tree_type(layout).from_json(previous.partition_tree).refine(keys, costs, bound)
+    elif layout == HATS:  # a HATS input's pixels (none for other inputs), split where too costly
+        tree = PixelTree(spec.pixels).refine(keys, costs, bound)
+    else:
+        tree = PartitionTree.build(keys, costs, bound)
+    epochs: dict[str, int] = {}
+    for idx, n in zip(tree.assign(keys), costs, strict=True):
+        epochs[tree.names[idx]] = epochs.get(tree.names[idx], 0) + int(n)
     schema = summaries[0].schema
     return _Plan(
         run_id=datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8],
@@ -406,6 +428,7 @@ def _plan(
         carried_input_names=carried_in,
         models=[],
         run_hash="",
+        layout=layout,
     )
 
 
@@ -570,3 +593,84 @@ def _check_resumable(plan: _Plan, spec: InputSpec, config: RunConfig, run_hash: 
         raise UsageError("--resume: the interrupted run used another configuration")
     if plan.input_files != _input_identity(spec):
         raise UsageError("--resume: the input files changed since the interrupted run")
+
+
+# --- training shards -------------------------------------------------------------------------
+
+SHARDS_FILE = "_shards.json"
+
+
+@dataclass(frozen=True)
+class ShardSet:
+    """Training shards written by :func:`build_shards`: one Parquet file per partition."""
+
+    root: Path
+    files: tuple[Path, ...]
+    rows: int
+    sources: int
+
+
+def _shard_task(
+    name: str, plan: _Plan, staging: str, out_dir: str, make_shard: Callable
+) -> tuple[str | None, int]:
+    table = read_pieces(Path(staging), name)
+    rows = make_shard(table, name)
+    if rows.num_rows == 0:
+        return None, 0
+    file = f"shard-{name}.parquet"
+    write_parquet_atomic(rows, Path(out_dir) / file)
+    return file, rows.num_rows
+
+
+def build_shards(
+    source: str,
+    out_dir: str | Path,
+    make_shard: Callable[[pa.Table, str], pa.Table],
+    config: RunConfig | None = None,
+    cluster: ClusterSpec | None = None,
+) -> ShardSet:
+    """Training shards of a labelled catalog, built by the same passes as ``vsbatch run``.
+
+    Why: training data must see exactly the epochs and partitions a run sees, and a big
+    catalog must be cut in parallel. The input is validated, partitioned and shuffled as for a
+    run; then ``make_shard(epochs, partition)`` (picklable: a module-level function or a
+    ``functools.partial`` of one) turns each partition's long table (canonical columns plus
+    the per-source columns carried from the input, e.g. the label) into shard rows, written as
+    ``shard-<partition>.parquet`` with ``_shards.json`` listing them last.
+    """
+    config = config or RunConfig()
+    root = Path(out_dir)
+    if root.exists() and any(root.iterdir()):
+        raise UsageError(f"{root}: shard folder exists and is not empty")
+    spec, skipped = open_input(source, config.column_map, keep_going=False)
+    staging_root = root / STAGING_DIR
+    with open_runner(cluster or ClusterSpec()) as runner:
+        plan = _plan(runner, spec, skipped, config, None, keep_going=False)
+        staging = staging_root / plan.run_id
+        spec = replace(spec, extra_columns=tuple(plan.carried_input_names))
+        _shuffle(runner, spec, plan, staging)
+        todo = [name for name in plan.tree if plan.partition_epochs.get(name)]
+        progress = _Progress("shards", len(todo))
+        files, rows = [], 0
+        tasks = runner.map_unordered(_shard_task, todo, plan, str(staging), str(root), make_shard)
+        for name, result, error in tasks:
+            progress.step()
+            if error is not None:
+                raise RuntimeError(f"partition {name}: {type(error).__name__}: {error}") from error
+            if result[0] is not None:
+                files.append(result[0])
+                rows += result[1]
+    shutil.rmtree(staging_root)
+    files.sort()
+    write_json_atomic(
+        {
+            "input": str(source),
+            "run_id": plan.run_id,
+            "sources": plan.n_sources,
+            "rows": rows,
+            "files": files,
+            "vsbatch_version": __version__,
+        },  # fmt: skip
+        root / SHARDS_FILE,
+    )
+    return ShardSet(root, tuple(root / f for f in files), rows, plan.n_sources)

@@ -8,6 +8,7 @@ Column names, types, units and descriptions live in ``schemas/`` (installed as
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -118,23 +119,50 @@ def nested_column_name() -> str:
     return _load("input")["nested_column"]
 
 
+@dataclass(frozen=True)
+class PositionColumns:
+    """Names of the per-source position columns and of their HEALPix spatial index."""
+
+    ra: str
+    dec: str
+    spatial_index: str
+    spatial_index_order: int
+
+
+def position_columns() -> PositionColumns:
+    """The position columns that make a catalog spatial (HATS output, HEALPix partitions)."""
+    raw = _load("input")["position_columns"]
+    return PositionColumns(raw["ra"], raw["dec"], raw["spatial_index"], raw["spatial_index_order"])
+
+
 def renamed_on_output() -> dict[str, str]:
     """Input per-source columns renamed in the catalog so they never collide (period)."""
     return dict(_load("input")["renamed_on_output"])
 
 
-def model_columns(kind: str, name: str) -> TableSchema:
-    """Catalog columns of a model of ``kind`` whose card calls it ``name``."""
+def model_columns(kind: str, name: str, class_names: tuple[str, ...] = ()) -> TableSchema:
+    """Catalog columns of a model of ``kind`` whose card calls it ``name``.
+
+    An output declared as ``p_{class}`` becomes one column per class name of the card
+    (``hybrid_p_rr_lyrae``, ...), class names lower-cased with non-alphanumerics as ``_``.
+    """
     raw = _load("models")
     if kind not in raw["kinds"]:
         raise KeyError(f"no catalog columns declared for model kind {kind!r}")
     prefix = name.replace("-", "_")
-    outputs = [*raw["kinds"][kind], raw["version_column"]]
-    cols = tuple(
-        Column(f"{prefix}_{o['output']}", o["type"], o["unit"], o["description"], "models")
-        for o in outputs
-    )
-    return TableSchema(f"model {name}", raw["description"], cols)
+    cols = []
+    for o in [*raw["kinds"][kind], raw["version_column"]]:
+        names = [o["output"]]
+        if "{class}" in o["output"]:
+            names = [o["output"].replace("{class}", class_slug(c)) for c in class_names]
+        cols += [Column(f"{prefix}_{n}", o["type"], o["unit"], o["description"], "models")
+                 for n in names]  # fmt: skip
+    return TableSchema(f"model {name}", raw["description"], tuple(cols))
+
+
+def class_slug(class_name: str) -> str:
+    """A class name as it appears in column names: ``RRab`` -> ``rrab``, ``Cep-F`` -> ``cep_f``."""
+    return re.sub(r"[^0-9a-z]+", "_", class_name.lower()).strip("_")
 
 
 def describe(name: str) -> str:

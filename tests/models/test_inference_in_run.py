@@ -34,7 +34,10 @@ def test_model_columns_from_a_two_worker_run(tiny_model: Path, tmp_path: Path) -
     summary = vsbatch.run(src, tmp_path / "cat", config, ClusterSpec(workers=2))
     assert summary.partitions > 1
     cat = catalog_frame(summary.catalog)
-    assert {"nnfap_fap", "nnfap_p_periodic", "nnfap_version"} <= set(cat.columns)
+    columns = {"nnfap_fap", "nnfap_p_periodic", "nnfap_few_cycles", "nnfap_version"}
+    assert columns <= set(cat.columns)
+    assert cat.nnfap_few_cycles[cat.nnfap_fap.notna()].notna().all()
+    assert cat.nnfap_few_cycles[cat.nnfap_fap.isna()].isna().all()
     scored = cat.nnfap_fap.notna()
     assert scored.sum() >= 10
     np.testing.assert_allclose(cat.nnfap_fap[scored] + cat.nnfap_p_periodic[scored], 1.0)

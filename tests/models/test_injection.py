@@ -15,7 +15,8 @@ def _per_source(table: pa.Table):
 def test_columns_balance_and_periods(small_training_set):
     t = small_training_set
     for col in ("source_id", "time", "mag", "mag_err", "band", "label", "is_periodic", "kind",
-                "true_period", "fold_period", "amplitude", "snr", "template_id"):  # fmt: skip
+                "true_period", "train_fold_period", "true_amplitude", "snr",
+                "template_id"):  # fmt: skip
         assert col in t.column_names
     first = _per_source(t).first()
     assert len(first) == 60
@@ -27,9 +28,9 @@ def test_columns_balance_and_periods(small_training_set):
     p = first.true_period[periodic]
     assert (p >= 0.1).all() and (p <= span[periodic] / 2).all()
     assert first.true_period[~periodic].isna().all()
-    assert np.isfinite(first.fold_period).all()
-    assert (first.fold_period[periodic] == first.true_period[periodic]).all()
-    assert (first.snr > 0).all() and (first.amplitude > 0).all()
+    assert np.isfinite(first.train_fold_period).all()
+    assert (first.train_fold_period[periodic] == first.true_period[periodic]).all()
+    assert (first.snr > 0).all() and (first.true_amplitude > 0).all()
 
 
 def test_times_and_errors_come_from_real_data(small_training_set, asas_table):
@@ -78,4 +79,5 @@ def test_aperiodic_fold_at_gls_period(asas_table):
     t = make_nnfap_training_set(asas_table, 6, seed=5, periodic_fraction=0.0)
     first = _per_source(t).first()
     assert (first.label == "aperiodic").all()
-    assert (first.fold_period > 1 / 25.0 - 1e-9).all() and np.isfinite(first.fold_period).all()
+    fold = first.train_fold_period
+    assert (fold > 1 / 25.0 - 1e-9).all() and np.isfinite(fold).all()

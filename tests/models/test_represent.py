@@ -8,7 +8,7 @@ import pytest
 from tests.helpers import knn_reference
 from vsbatch.kernels import LightCurves
 from vsbatch.kernels.status import KernelStatus
-from vsbatch.represent import ERR_CUT_FLOOR, fold_cycles, light_curves_from_table, nnfap_input
+from vsbatch.represent.nnfap import ERR_CUT_FLOOR, fold_cycles, light_curves_from_table, nnfap_input
 
 
 def _reference(t, m, e, f, shift, n_points=200, err_cut="auto", k_cut=3.0, pre=True):

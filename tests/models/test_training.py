@@ -10,7 +10,7 @@ import pytest
 from vsbatch.kernels import LightCurves
 from vsbatch.kernels.status import KernelStatus
 from vsbatch.models import load_artifact, predict_nnfap
-from vsbatch.represent import light_curves_from_table
+from vsbatch.represent.nnfap import light_curves_from_table
 from vsbatch.training import evaluate_nnfap, train_nnfap
 
 
@@ -44,10 +44,10 @@ def test_training_is_reproducible(tiny_artifact, small_training_set, tmp_path):
 
 def test_predict_on_a_batch(tiny_artifact, small_training_set):
     art = load_artifact(tiny_artifact.path)
-    lcs, keys = light_curves_from_table(small_training_set, ("fold_period",))
+    lcs, keys = light_curves_from_table(small_training_set, ("train_fold_period",))
     t, m, e = lcs.segment(0)
     batch = LightCurves.from_segments([*(lcs.segment(i) for i in range(5)), (t[:4], m[:4], e[:4])])
-    freq = 1.0 / keys.column("fold_period").to_numpy()[:6]
+    freq = 1.0 / keys.column("train_fold_period").to_numpy()[:6]
     pred = predict_nnfap(art, batch, freq, batch_size=2, device="cpu")
     assert pred.fap.shape == (6,) and pred.status[-1] == KernelStatus.TOO_FEW_POINTS
     assert np.isnan(pred.fap[-1]) and np.isfinite(pred.fap[:5]).all()

@@ -1,28 +1,34 @@
 """Neural-network models (torch nn.Modules) and the artifact format that ships them.
 
+- :mod:`vsbatch.models.kinds`: the registry of model kinds (no torch import);
 - :mod:`vsbatch.models.artifacts`: weights + model card, sha256-verified, never unpickled;
 - :mod:`vsbatch.models.nnfap`: the NN-FAP periodicity verifier (Miller et al., seeds/003) and
   its batched inference :func:`~vsbatch.models.nnfap.predict_nnfap`.
+
+The names below are imported on first use, so that a run without models (whose stages import
+:mod:`vsbatch.models.kinds`) never pays for importing torch in its workers.
 """
 
-from vsbatch.models.artifacts import (
-    Artifact,
-    ArtifactError,
-    ArtifactSummary,
-    list_artifacts,
-    load_artifact,
-    save_artifact,
-)
-from vsbatch.models.nnfap import NnfapModel, NnfapPrediction, predict_nnfap
+from __future__ import annotations
 
-__all__ = [
-    "Artifact",
-    "ArtifactError",
-    "ArtifactSummary",
-    "NnfapModel",
-    "NnfapPrediction",
-    "list_artifacts",
-    "load_artifact",
-    "predict_nnfap",
-    "save_artifact",
-]
+import importlib
+
+_EXPORTS = {
+    "Artifact": "vsbatch.models.artifacts",
+    "ArtifactError": "vsbatch.models.artifacts",
+    "ArtifactSummary": "vsbatch.models.artifacts",
+    "list_artifacts": "vsbatch.models.artifacts",
+    "load_artifact": "vsbatch.models.artifacts",
+    "save_artifact": "vsbatch.models.artifacts",
+    "NnfapModel": "vsbatch.models.nnfap",
+    "NnfapPrediction": "vsbatch.models.nnfap",
+    "predict_nnfap": "vsbatch.models.nnfap",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'vsbatch.models' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from torch import nn
 
 from vsbatch.errors import InputError
 from vsbatch.io.catalog import sha256_file
+from vsbatch.models.kinds import model_kind
 
 WEIGHTS_FILE = "weights.pt"
 CARD_FILE = "model_card.json"
@@ -44,13 +44,6 @@ CARD_VERSION = 1
 
 class ArtifactError(InputError):
     """An artifact that cannot be used: missing, tampered with, or not a plain state_dict."""
-
-
-def _builders() -> dict[str, Callable[[dict], nn.Module]]:
-    """Model kind -> constructor from the card's ``architecture`` (imported lazily)."""
-    from vsbatch.models.nnfap import NnfapModel
-
-    return {"nnfap": NnfapModel.from_architecture}
 
 
 @dataclass(frozen=True)
@@ -142,8 +135,7 @@ def save_artifact(
     """
     import vsbatch
 
-    if kind not in _builders():
-        raise ValueError(f"unknown model kind {kind!r}")
+    model_kind(kind)  # an unknown kind raises here, before anything is written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -245,10 +237,11 @@ def load_artifact(name_or_path: str | Path, *, device: str = "cpu") -> Artifact:
             f"{weights}: sha256 {digest} does not match the model card's "
             f"{card['weights_sha256']}; refusing a modified or corrupted artifact"
         )
-    builders = _builders()
-    if card["kind"] not in builders:
-        raise ArtifactError(f"{folder}: unknown model kind {card['kind']!r}")
-    model = builders[card["kind"]](card["architecture"])
+    try:
+        build = model_kind(card["kind"]).part("build")
+    except KeyError as exc:
+        raise ArtifactError(f"{folder}: {exc.args[0]}") from exc
+    model = build(card["architecture"])
     try:
         model.load_state_dict(load_state_dict(weights))
     except RuntimeError as exc:

@@ -20,7 +20,8 @@ from torch import nn
 
 from vsbatch.kernels.arrays import LightCurves
 from vsbatch.kernels.status import STATUS_REASONS, KernelStatus
-from vsbatch.represent import CHANNELS, fold_cycles, nnfap_input
+from vsbatch.models.batching import count_parameters, outputs_in_batches
+from vsbatch.represent.nnfap import CHANNELS, fold_cycles, nnfap_input
 
 if TYPE_CHECKING:
     from vsbatch.models.artifacts import Artifact
@@ -70,15 +71,34 @@ class NnfapModel(nn.Module):
         )
 
 
-def count_parameters(model: nn.Module) -> int:
-    return int(sum(p.numel() for p in model.parameters()))
+@dataclass(frozen=True)
+class _Scores:
+    fap: np.ndarray
+    p_periodic: np.ndarray
+    status: np.ndarray
+    n_points: np.ndarray
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto``: the first CUDA device when there is one, else the CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+def _scores(
+    artifact: Artifact, lcs: LightCurves, frequency: np.ndarray | float, batch_size: int,
+    device: str, phase_shifts: int = 0, seed: int = 0,
+) -> _Scores:  # fmt: skip
+    """NN-FAP and P(periodic) per light curve (averaged over phase shifts), NaN if unscored."""
+    rep = {k: v for k, v in artifact.card["representation"].items() if k in REPRESENTATION_KEYS}
+    batch = nnfap_input(lcs, frequency, phase_shifts=phase_shifts, seed=seed, **rep)
+    ok = batch.status == KernelStatus.OK
+    logits = np.full(len(batch.status), np.nan)
+    if ok.any():
+        logits[ok] = outputs_in_batches(
+            artifact.model, batch.x[ok], batch_size=batch_size, device=device
+        )
+    copies, n = max(1, int(phase_shifts)), lcs.n_segments
+    return _Scores(
+        fap=(1.0 / (1.0 + np.exp(logits))).reshape(n, copies).mean(axis=1),
+        p_periodic=(1.0 / (1.0 + np.exp(-logits))).reshape(n, copies).mean(axis=1),
+        status=batch.status.reshape(n, copies)[:, 0].copy(),
+        n_points=batch.n_points.reshape(n, copies)[:, 0].copy(),
+    )
 
 
 @dataclass(frozen=True)
@@ -98,34 +118,6 @@ class NnfapPrediction:
         return [STATUS_REASONS[KernelStatus(int(s))] for s in self.status]
 
 
-def logits_in_batches(
-    model: nn.Module, x: np.ndarray, *, batch_size: int = 1024, device: str = "auto"
-) -> np.ndarray:
-    """Model logits of ``x`` (n, steps, channels), batch by batch.
-
-    On ``torch.cuda.OutOfMemoryError`` the batch size is halved and the batch retried, down to
-    one row, so a small GPU (or one shared with other workers) still finishes the partition.
-    """
-    dev = resolve_device(device)
-    model = model.to(dev).eval()
-    out = np.empty(len(x), dtype=np.float64)
-    start, size = 0, max(1, int(batch_size))
-    with torch.inference_mode():
-        while start < len(x):
-            chunk = torch.from_numpy(np.ascontiguousarray(x[start : start + size])).to(dev)
-            try:
-                out[start : start + len(chunk)] = model(chunk).double().cpu().numpy()
-            except torch.cuda.OutOfMemoryError:
-                if size == 1:
-                    raise
-                del chunk
-                torch.cuda.empty_cache()
-                size //= 2
-                continue
-            start += len(chunk)
-    return out
-
-
 def predict_nnfap(
     artifact: Artifact,
     lcs: LightCurves,
@@ -143,29 +135,64 @@ def predict_nnfap(
     always matches training. ``phase_shifts > 0`` averages P(periodic) over that many seeded
     random phase shifts (test-time augmentation; the paper uses one fold). ``few_cycles``
     marks folds NN-FAP cannot judge (fewer than two cycles, or an alias of such a fold; see
-    :func:`vsbatch.represent.fold_cycles`): the FAP is still returned, flag them downstream.
+    :func:`vsbatch.represent.nnfap.fold_cycles`): the FAP is still returned, flag them downstream.
     """
-    rep = {k: v for k, v in artifact.card["representation"].items() if k in REPRESENTATION_KEYS}
-    batch = nnfap_input(lcs, frequency, phase_shifts=phase_shifts, seed=seed, **rep)
-    ok = batch.status == KernelStatus.OK
-    logits = np.full(len(batch.status), np.nan)
-    if ok.any():
-        logits[ok] = logits_in_batches(
-            artifact.model, batch.x[ok], batch_size=batch_size, device=device
-        )
-    p_rows = 1.0 / (1.0 + np.exp(-logits))
-    fap_rows = 1.0 / (1.0 + np.exp(logits))
-    copies = max(1, int(phase_shifts))
-    n = lcs.n_segments
-    p = p_rows.reshape(n, copies).mean(axis=1)
-    fap = fap_rows.reshape(n, copies).mean(axis=1)
+    scores = _scores(artifact, lcs, frequency, batch_size, device, phase_shifts, seed)
     cycles = fold_cycles(lcs, frequency)
     return NnfapPrediction(
-        fap=fap,
-        p_periodic=p,
-        status=batch.status.reshape(n, copies)[:, 0].copy(),
-        n_points=batch.n_points.reshape(n, copies)[:, 0].copy(),
+        fap=scores.fap,
+        p_periodic=scores.p_periodic,
+        status=scores.status,
+        n_points=scores.n_points,
         n_cycles=cycles.n_cycles,
         alias_window=cycles.alias_window,
         few_cycles=cycles.few_cycles,
     )
+
+
+@dataclass(frozen=True)
+class NnfapPeriodogram:
+    """NN-FAP of one light curve folded at every frequency of a grid (seeds/003 Sect. 6)."""
+
+    frequency: np.ndarray  # float64, c/d
+    fap: np.ndarray  # float64 NN-FAP per frequency (NaN where the fold cannot be scored)
+
+    @property
+    def best_frequency(self) -> float:
+        """The frequency whose fold NN-FAP finds most periodic (lowest NN-FAP)."""
+        return float(self.frequency[np.nanargmin(self.fap)])
+
+
+def nnfap_periodogram(
+    artifact: Artifact,
+    lcs: LightCurves,
+    frequency: np.ndarray | None = None,
+    *,
+    maximum_frequency: float = 25.0,
+    samples_per_peak: float = 5.0,
+    batch_size: int = 4096,
+    device: str = "auto",
+) -> NnfapPeriodogram:
+    """NN-FAP over a grid of trial frequencies for the single light curve in ``lcs``.
+
+    Why: the paper replaces the Lomb-Scargle power by NN-FAP over the whole grid to find
+    periods LS misses (their Fig. 11). The default grid is the one the period stage searches
+    for this curve (:func:`vsbatch.kernels.periodogram.frequency_grid`); frequencies are
+    scored ``batch_size`` at a time, so memory stays bounded for grids of any length.
+    """
+    from vsbatch.kernels.periodogram import frequency_grid
+
+    if lcs.n_segments != 1:
+        raise ValueError(f"one light curve expected, got {lcs.n_segments}")
+    if frequency is None:
+        grid = frequency_grid(
+            lcs, maximum_frequency=maximum_frequency, samples_per_peak=samples_per_peak
+        )
+        frequency = grid.frequencies(0)
+    frequency = np.asarray(frequency, dtype=np.float64)
+    fap = np.full(frequency.size, np.nan)
+    for lo in range(0, frequency.size, batch_size):
+        chunk = frequency[lo : lo + batch_size]
+        copies = lcs.take(np.zeros(chunk.size, dtype=np.int64))
+        fap[lo : lo + chunk.size] = _scores(artifact, copies, chunk, batch_size, device).fap
+    return NnfapPeriodogram(frequency, fap)

@@ -57,7 +57,7 @@ def catalog_schema(
     declared = table_schema("catalog").for_stages({"clean", *config.stages})
     schema = declared.arrow(source_id_type)
     for ref in models:
-        for f in model_columns(ref.kind, ref.name).arrow():
+        for f in model_columns(ref.kind, ref.name, ref.class_names).arrow():
             schema = schema.append(f)
     at = schema.get_field_index("band") + 1
     for i, (name, arrow_type) in enumerate(carried.items()):

@@ -1,22 +1,28 @@
 """Model inference on a partition: the representation each model needs, built from the
 partition's clean light curves, then batched inference (GPU when the worker has one).
 
-Runs after the feature stages (it folds on their ``fold_period``) as its own task, so that on a
-cluster with GPU workers only inference occupies them. One function per model kind; the
-columns each kind writes are declared in ``schemas/models.json``.
+Runs after the feature stages (models may fold on their ``fold_period``) as its own task, so
+that on a cluster with GPU workers only inference occupies them. Each kind's inference
+function is named in :data:`vsbatch.models.kinds.KINDS`; the columns it writes are declared in
+``schemas/models.json``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vsbatch.kernels.status import KernelStatus
+from vsbatch.models.kinds import model_kind
 from vsbatch.stages.context import StageContext
 from vsbatch.stages.fourier import fold_period
+
+if TYPE_CHECKING:
+    from vsbatch.models.artifacts import Artifact
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,7 @@ class ModelRef:
     path: str
     sha256: str
     version: str
+    class_names: tuple[str, ...] = ()
 
     @property
     def prefix(self) -> str:
@@ -51,13 +58,15 @@ def resolve_models(names: tuple[str, ...]) -> list[ModelRef]:
                 str(folder.resolve()),
                 card["weights_sha256"],
                 str(card["version"]),
+                tuple(card.get("class_names", ())),
             )
         )
     return refs
 
 
 @lru_cache(maxsize=8)
-def _loaded(path: str, sha256: str):  # noqa: ANN202 - an Artifact, cached per worker process
+def _loaded(path: str, sha256: str) -> Artifact:
+    """The artifact, loaded once per worker process and checked against the planned sha256."""
     from vsbatch.models.artifacts import load_artifact
 
     artifact = load_artifact(path, device="cpu")
@@ -66,10 +75,15 @@ def _loaded(path: str, sha256: str):  # noqa: ANN202 - an Artifact, cached per w
     return artifact
 
 
-def _nnfap(ctx: StageContext, ref: ModelRef) -> dict[str, np.ndarray]:
+def version_tags(ctx: StageContext, ref: ModelRef) -> np.ndarray:
+    """The ``<name>_version`` column: name, version and weights sha256 prefix on every row."""
+    return np.full(ctx.lcs.n_segments, f"{ref.name} {ref.version} ({ref.sha256[:12]})", object)
+
+
+def nnfap_columns(ctx: StageContext, ref: ModelRef, artifact: Artifact) -> dict[str, np.ndarray]:
+    """NN-FAP of every light curve folded at the run's ``fold_period``."""
     from vsbatch.models.nnfap import predict_nnfap
 
-    artifact = _loaded(ref.path, ref.sha256)
     period, _ = fold_period(ctx)
     with np.errstate(divide="ignore", invalid="ignore"):
         frequency = 1.0 / period
@@ -77,20 +91,19 @@ def _nnfap(ctx: StageContext, ref: ModelRef) -> dict[str, np.ndarray]:
         artifact, ctx.lcs, frequency, batch_size=ctx.config.model_batch_size, device="auto"
     )
     ctx.fail_status(pred.status, f"model:{ref.name}")
-    tag = np.full(ctx.lcs.n_segments, f"{ref.name} {ref.version} ({ref.sha256[:12]})", object)
+    scored = pred.status == KernelStatus.OK
     return {
         f"{ref.prefix}_fap": pred.fap,
         f"{ref.prefix}_p_periodic": pred.p_periodic,
-        f"{ref.prefix}_version": tag,
+        f"{ref.prefix}_few_cycles": np.where(scored, pred.few_cycles, None).astype(object),
+        f"{ref.prefix}_version": version_tags(ctx, ref),
     }
 
 
-MODEL_KINDS: dict[str, Callable[[StageContext, ModelRef], dict[str, np.ndarray]]] = {
-    "nnfap": _nnfap,
-}
-
-
 def model_stage(ctx: StageContext, ref: ModelRef) -> dict[str, np.ndarray]:
-    if ref.kind not in MODEL_KINDS:
-        raise ValueError(f"{Path(ref.path).name}: vsbatch run cannot use model kind {ref.kind!r}")
-    return MODEL_KINDS[ref.kind](ctx, ref)
+    """The catalog columns of one model for a partition (the kind's inference function)."""
+    try:
+        infer = model_kind(ref.kind).part("infer")
+    except KeyError as exc:
+        raise ValueError(f"{Path(ref.path).name}: vsbatch run cannot use it: {exc}") from exc
+    return infer(ctx, ref, _loaded(ref.path, ref.sha256))

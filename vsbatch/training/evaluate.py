@@ -10,7 +10,7 @@ out of both methods, so both AUCs are on exactly the same curves.
 ``rules`` adds the paper's advice (Sect. 3.2: trust a fold only with at least two cycles) as a
 post-processing applied to both methods alike: ``paper_cycles`` sets FAP = 1 where baseline x
 frequency < 2; ``alias_cycles`` also where the fold is a spectral-window alias of such a fold
-(:func:`vsbatch.represent.fold_cycles`; a single transient folded at ``1 c/d + 1/T`` is one
+(:func:`vsbatch.represent.nnfap.fold_cycles`; a single transient folded at ``1 c/d + 1/T`` is one
 clean bump, as at ``1/T``).
 """
 
@@ -23,15 +23,19 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from vsbatch.errors import UsageError
 from vsbatch.kernels.status import KernelStatus
 from vsbatch.models.artifacts import Artifact
+from vsbatch.models.kinds import EvaluateRequest, Evaluation
 from vsbatch.models.nnfap import predict_nnfap
 from vsbatch.period_backends import search_periods
-from vsbatch.represent import ALIAS_WINDOW_POWER, MIN_CYCLES, light_curves_from_table
+from vsbatch.represent.nnfap import ALIAS_WINDOW_POWER, MIN_CYCLES, light_curves_from_table
+from vsbatch.training.data import read_labelled
 from vsbatch.training.metrics import evaluate_binary
 
 BALUEV_THRESHOLD = 2.0  # -log10 FAP: the "widely adopted" log10 FAP < -2 (paper Sect. 4.2)
 NNFAP_THRESHOLD = 0.5  # P(periodic) >= 0.5, i.e. NN-FAP <= 0.5
+POSITIVE = ("periodic", "1", "true")  # labels counted as periodic
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ def evaluate_nnfap(
     out_dir: str | Path | None = None,
     *,
     label_column: str = "label",
-    positive_labels: tuple[str, ...] = ("periodic", "1", "true"),
+    positive_labels: tuple[str, ...] = POSITIVE,
     group_column: str | None = None,
     fold: str = "gls",
     maximum_frequency: float = 25.0,
@@ -152,7 +156,7 @@ def evaluate_nnfap(
         json_path = out / "nnfap_eval.json"
         json_path.write_text(json.dumps(_finite(report), indent=2) + "\n")
         png_path = out / "nnfap_roc.png"
-        _plot_roc(report, png_path, title)
+        plot_roc(report, png_path, title)
     return NnfapEvaluation(report, per_curve, json_path, png_path)
 
 
@@ -210,7 +214,7 @@ def _finite(value: object) -> object:
     return value
 
 
-def _plot_roc(report: dict, path: Path, title: str) -> None:
+def plot_roc(report: dict, path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -235,3 +239,30 @@ def _plot_roc(report: dict, path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def evaluate_nnfap_request(artifact: Artifact, request: EvaluateRequest) -> Evaluation:
+    """``vsbatch evaluate`` for an NN-FAP model: :func:`evaluate_nnfap` on a labelled catalog.
+
+    Settings (``--set``): ``fold`` (``gls`` or a period column), ``maximum_frequency`` (c/d),
+    ``backend``, ``positive`` (comma-separated labels counted as periodic).
+    """
+    known = {"fold", "maximum_frequency", "backend", "positive"}
+    unknown = set(request.params) - known
+    if unknown:
+        raise UsageError(
+            f"unknown nnfap evaluation settings {sorted(unknown)}; known: {sorted(known)}"
+        )
+    p = request.param
+    result = evaluate_nnfap(
+        artifact,
+        read_labelled(request.data),
+        request.out_dir,
+        label_column=request.label_column,
+        group_column=request.group_column,
+        fold=str(p("fold", "gls")),
+        maximum_frequency=float(p("maximum_frequency", 25.0, float)),
+        backend=str(p("backend", "auto")),
+        positive_labels=tuple(str(p("positive", ",".join(POSITIVE), str)).split(",")),
+    )
+    return Evaluation(result.report, (result.json_path, result.png_path))

@@ -7,39 +7,56 @@ light curve (stratified), not by shifted copy, so no curve is on both sides; val
 the unshifted fold (what inference sees); training also stops after ``patience`` epochs without
 a new best validation loss or at ``epochs``; the weights of the best validation epoch are kept.
 
+Data path: the labelled catalog goes through :func:`vsbatch.pipeline.build_shards` (the same
+validation, partitioning and cleaning as ``vsbatch run``); every partition becomes a shard
+of representation rows (unshifted and phase-shifted folds). With ``workers > 1`` each Dask
+worker trains on its own shards under torch DistributedDataParallel (gloo on CPUs, NCCL on
+GPUs); ``ranks`` without ``workers`` computes the same thing in one process.
+
 Reproducible: one ``seed`` drives the split, the phase shifts, the initial weights and the
-batch order; torch runs with deterministic algorithms. On the CPU the same seed and thread
-count give the same weights.
+batch order; torch runs with deterministic algorithms.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import shlex
 import sys
-import time
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import torch
 from torch import nn
 
+from vsbatch.config import RunConfig
+from vsbatch.errors import UsageError
 from vsbatch.kernels.status import KernelStatus
 from vsbatch.models.artifacts import Artifact, save_artifact, table_fingerprint
-from vsbatch.models.nnfap import NnfapModel, count_parameters, logits_in_batches, resolve_device
-from vsbatch.represent import (
+from vsbatch.models.batching import count_parameters, outputs_in_batches, resolve_device
+from vsbatch.models.kinds import TrainRequest
+from vsbatch.models.nnfap import NnfapModel
+from vsbatch.represent.nnfap import (
     CHANNELS,
     ERR_CUT_K,
     KNN_K,
     MAG_CLIP,
     MIN_POINTS,
     N_POINTS,
-    light_curves_from_table,
     nnfap_input,
 )
+from vsbatch.stages.clean import clean_partition
+from vsbatch.stages.failures import FailureLog
+from vsbatch.training.evaluate import POSITIVE
+from vsbatch.training.loop import FitConfig, fit
 from vsbatch.training.metrics import evaluate_binary
+from vsbatch.training.splits import stratified_split
 
 CLASS_NAMES = ["aperiodic", "periodic"]
 
@@ -63,32 +80,28 @@ class NnfapTrainingConfig:
     err_cut_k: float = ERR_CUT_K
     min_points: int = MIN_POINTS
     padding: str = "pre"
-    fold_column: str = "fold_period"
-    threads: int | None = None
+    fold_column: str = "train_fold_period"
+    label_column: str = "label"
+    ranks: int = 1
+
+    @property
+    def representation_args(self) -> dict:
+        return {"err_cut": self.err_cut, "err_cut_k": self.err_cut_k,
+                "min_points": self.min_points, "padding": self.padding}  # fmt: skip
 
 
-def labels_of(keys: pa.Table) -> np.ndarray:
-    """1 for periodic, 0 for aperiodic, from ``is_periodic`` or a ``label`` column."""
-    if "is_periodic" in keys.column_names:
-        return keys.column("is_periodic").to_numpy(zero_copy_only=False).astype(np.int8)
-    labels = [str(v).lower() for v in keys.column("label").to_pylist()]
-    return np.array([lab in ("periodic", "1", "true") for lab in labels], dtype=np.int8)
-
-
-def stratified_split(y: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of the validation curves: ``val_fraction`` of each class, seeded."""
-    rng = np.random.default_rng(seed)
-    val = np.zeros(y.size, dtype=bool)
-    for cls in np.unique(y):
-        idx = rng.permutation(np.flatnonzero(y == cls))
-        val[idx[: int(round(val_fraction * idx.size))]] = True
-    return val
+def labels_of(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """1 for periodic, 0 for aperiodic: a boolean/integer column, or periodic/aperiodic text."""
+    if pa.types.is_boolean(values.type) or pa.types.is_integer(values.type):
+        return values.to_numpy(zero_copy_only=False).astype(np.int8)
+    labels = [str(v).lower() for v in values.to_pylist()]
+    return np.isin(labels, POSITIVE).astype(np.int8)
 
 
 def _representation(cfg: NnfapTrainingConfig) -> dict:
     return {
         "name": "nnfap_sequence",
-        "module": "vsbatch.represent.nnfap_input",
+        "module": "vsbatch.represent.nnfap.nnfap_input",
         "channels": list(CHANNELS),
         "n_points": N_POINTS,
         "err_cut": cfg.err_cut,
@@ -102,8 +115,160 @@ def _representation(cfg: NnfapTrainingConfig) -> dict:
     }
 
 
+def _partition_seed(seed: int, partition: str) -> int:
+    digest = hashlib.blake2b(f"{seed}:{partition}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def nnfap_shard(epochs: pa.Table, partition: str, cfg: NnfapTrainingConfig) -> pa.Table:
+    """Shard rows of one partition: per light curve its unshifted fold (``shift_index`` 0) and
+    ``phase_shifts`` shifted folds (1..), with label and representation status.
+
+    The light curves are cleaned as in ``vsbatch run``; the shifts are seeded by the run seed
+    and the partition name, so the same catalog and seed give the same shards.
+    """
+    carried = tuple(dict.fromkeys(c for c in (cfg.fold_column, cfg.label_column, "kind")
+                                  if c in epochs.column_names))  # fmt: skip
+    clean = clean_partition(epochs, partition, 1, carried, FailureLog(partition))
+    keys, lcs = clean.segments, clean.lcs
+    freq = 1.0 / keys.column(cfg.fold_column).to_numpy(zero_copy_only=False).astype(float)
+    rep = cfg.representation_args
+    batches = [nnfap_input(lcs, freq, phase_shifts=0, **rep)]
+    if cfg.phase_shifts:
+        seed = _partition_seed(cfg.seed, partition)
+        batches.append(nnfap_input(lcs, freq, phase_shifts=cfg.phase_shifts, seed=seed, **rep))
+    segment = np.concatenate([b.segment for b in batches])
+    shift_index = np.concatenate(
+        [np.zeros(lcs.n_segments, np.int16)]
+        + [
+            np.tile(np.arange(1, cfg.phase_shifts + 1, dtype=np.int16), lcs.n_segments)
+            for _ in batches[1:]
+        ]  # fmt: skip
+    )
+    x = np.concatenate([b.x for b in batches]).reshape(len(segment), -1)
+    take = pa.array(segment)
+    columns = {
+        "source_id": keys.column("source_id").take(take),
+        "band": keys.column("band").take(take),
+        "label": pa.array(labels_of(keys.column(cfg.label_column))[segment]),
+        "shift_index": pa.array(shift_index),
+        "status": pa.array(np.concatenate([b.status for b in batches])),
+        "x": pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), x.shape[1]),
+    }
+    if "kind" in carried:
+        columns["kind"] = keys.column("kind").take(take)
+    return pa.table(columns)
+
+
+def build_nnfap_shards(
+    data: str | Path,
+    shard_dir: str | Path,
+    cfg: NnfapTrainingConfig,
+    run_config: RunConfig | None = None,
+    cluster: object = None,
+):  # noqa: ANN201 - a ShardSet; the pipeline is imported lazily (it imports distributed)
+    """NN-FAP training shards of a labelled catalog through the ``vsbatch run`` passes."""
+    from vsbatch.cluster import ClusterSpec
+    from vsbatch.pipeline import build_shards
+
+    return build_shards(
+        str(data), shard_dir, functools.partial(nnfap_shard, cfg=cfg), run_config,
+        cluster or ClusterSpec(cluster="none"),
+    )  # fmt: skip
+
+
+def _keys(files: list[Path]) -> pa.Table:
+    """source_id, band, label, kind of every light curve in the shards (unshifted rows)."""
+    cols = ["source_id", "band", "label", "status"]
+    tables = []
+    for f in files:
+        t = pq.read_table(f, columns=cols + (["kind"] if "kind" in pq.read_schema(f).names else []),
+                          filters=[("shift_index", "==", 0)])  # fmt: skip
+        tables.append(t.append_column("file", pa.array(np.full(t.num_rows, str(f)))))
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def assign_ranks(files: list[Path], world: int) -> list[list[Path]]:
+    """Shard files per rank, balanced by rows (largest first to the least-loaded rank)."""
+    if len(files) < world:
+        raise ValueError(f"{world} ranks need at least {world} shards, got {len(files)}; "
+                         "lower partition_epochs")  # fmt: skip
+    rows = sorted(((pq.read_metadata(f).num_rows, str(f)) for f in files), reverse=True)
+    load, out = [0] * world, [[] for _ in range(world)]
+    for n, f in rows:
+        r = int(np.argmin(load))
+        load[r] += n
+        out[r].append(Path(f))
+    return [sorted(o) for o in out]
+
+
+def _rows(
+    files: list[Path], keep: Callable[[pa.Table], pa.Array]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Representation and label tensors of the rows of ``files`` that ``keep`` selects."""
+    tables = [t.filter(keep(t)) for t in (pq.read_table(f) for f in files)]
+    table = pa.concat_tables(tables) if tables else pa.table({})
+    if table.num_rows == 0:
+        return torch.empty(0, N_POINTS, len(CHANNELS)), torch.empty(0)
+    flat = table.column("x").combine_chunks().flatten().to_numpy().astype(np.float32)
+    x = torch.from_numpy(flat.reshape(table.num_rows, N_POINTS, len(CHANNELS)))
+    y = torch.from_numpy(table.column("label").to_numpy().astype(np.float32))
+    return x, y
+
+
+def _selector(curves: pa.Table, shifted: bool) -> Callable[[pa.Table], pa.Array]:
+    """Rows of the given curves: shifted copies (training) or the unshifted fold."""
+    ids = pc.binary_join_element_wise(curves.column("source_id").cast(pa.string()),
+                                      pc.fill_null(curves.column("band"), ""), "\x1f")  # fmt: skip
+
+    def keep(t: pa.Table) -> pa.Array:
+        key = pc.binary_join_element_wise(t.column("source_id").cast(pa.string()),
+                                          pc.fill_null(t.column("band"), ""), "\x1f")  # fmt: skip
+        which = pc.greater(t.column("shift_index"), 0) if shifted else pc.equal(
+            t.column("shift_index"), 0)  # fmt: skip
+        ok = pc.equal(t.column("status"), int(KernelStatus.OK))
+        return pc.and_(pc.and_(pc.is_in(key, ids), which), ok)
+
+    return keep
+
+
+def _fit_rank(
+    rank: int, world: int, init_method: str | None, files: list[Path], train_curves: pa.Table,
+    validation: tuple[torch.Tensor, torch.Tensor], cfg: NnfapTrainingConfig, device: str,
+    virtual: list[list[Path]] | None, log: Callable[[str], None] | None,
+) -> tuple[dict, list[dict], int, float, str]:  # fmt: skip
+    """Train on this rank's shards; rank 0 returns (state_dict, curve, best epoch, loss, why)."""
+    distributed = world > 1
+    if distributed:
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo" if device == "cpu" else "nccl", init_method=init_method,
+                                rank=rank, world_size=world)  # fmt: skip
+    try:
+        torch.manual_seed(cfg.seed)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        groups = virtual if virtual is not None else [files]
+        shifted = cfg.phase_shifts > 0
+        train = [_rows(g, _selector(train_curves, shifted)) for g in groups]
+        model = NnfapModel(len(CHANNELS), cfg.hidden, cfg.layers, cfg.dropout)
+        result = fit(
+            model, train, validation,
+            loss_fn=nn.BCEWithLogitsLoss(),
+            optimiser=torch.optim.Adam(model.parameters(), lr=cfg.learning_rate),
+            config=FitConfig(epochs=cfg.epochs, batch_size=cfg.batch_size // max(1, cfg.ranks),
+                             seed=cfg.seed, patience=cfg.patience, min_delta=cfg.min_delta),
+            device=resolve_device(device), log=log if rank == 0 else None,
+            distributed=(rank, world) if distributed else None,
+        )  # fmt: skip
+    finally:
+        if distributed:
+            dist.destroy_process_group()
+    state = {k: v.clone() for k, v in result.model.state_dict().items()}
+    return state, result.curve, result.best_epoch, result.best_val_loss, result.stop_reason
+
+
 def train_nnfap(
-    table: pa.Table,
+    data: str | Path | pa.Table,
     out_dir: str | Path,
     *,
     seed: int = 0,
@@ -116,8 +281,13 @@ def train_nnfap(
     min_delta: float = 1e-5,
     learning_rate: float = 1e-3,
     phase_shifts: int = 10,
+    label_column: str = "label",
     device: str = "auto",
-    threads: int | None = None,
+    workers: int = 1,
+    ranks: int | None = None,
+    cluster: object = None,
+    run_config: RunConfig | None = None,
+    shard_dir: str | Path | None = None,
     name: str = "nnfap",
     version: str = "1.0.0",
     command: str | None = None,
@@ -125,127 +295,92 @@ def train_nnfap(
     log: Callable[[str], None] | None = print,
     **representation: object,
 ) -> Artifact:
-    """Train NN-FAP on a labelled long table and save the artifact to ``out_dir``.
+    """Train NN-FAP on a labelled catalog and save the artifact to ``out_dir``.
 
-    ``table``: long format (source_id, time, mag, mag_err[, band]) with, per source,
-    ``is_periodic`` (or ``label`` periodic/aperiodic) and ``fold_period`` (days), e.g. from
-    :func:`vsbatch.injection.make_nnfap_training_set`. ``representation`` may override
-    ``err_cut``, ``err_cut_k``, ``min_points``, ``padding``. ``device="auto"`` takes CUDA when
-    available. ``card_extra`` adds fields to the model card. Returns the saved artifact
-    (weights of the best validation epoch).
+    ``data``: a vsbatch input catalog (path) or a long table (source_id, time, mag, mag_err[,
+    band]) with, per source, ``label_column`` (periodic/aperiodic, or 1/0) and ``train_fold_period``
+    (days), e.g. from :func:`vsbatch.injection.make_nnfap_training_set`. Shards are built with
+    the run passes (``cluster``: a :class:`~vsbatch.cluster.ClusterSpec`, in-process by default;
+    ``run_config`` sets partitioning) into ``shard_dir`` (a temporary folder by default).
+    ``workers > 1`` trains data-parallel on that many Dask workers (``cluster`` must provide
+    them); ``ranks`` alone splits the shards the same way in one process. ``representation``
+    may override ``err_cut``, ``err_cut_k``, ``min_points``, ``padding``.
     """
+    from vsbatch.cluster import ClusterSpec, open_runner
+
+    world = max(1, int(workers))
     cfg = NnfapTrainingConfig(
         seed=seed, epochs=epochs, batch_size=batch_size, hidden=hidden, layers=layers,
         learning_rate=learning_rate, val_fraction=val_fraction, phase_shifts=phase_shifts,
-        min_delta=min_delta, patience=patience, threads=threads,
-        **representation,  # type: ignore[arg-type]
+        min_delta=min_delta, patience=patience, label_column=label_column,
+        ranks=max(world, int(ranks or 1)), **representation,  # type: ignore[arg-type]
     )  # fmt: skip
+    if world > 1 and cfg.ranks != world:
+        raise ValueError("with workers > 1, ranks must equal workers")
     say = log or (lambda _msg: None)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
     dev = resolve_device(device)
-    t_start = time.perf_counter()
-
-    lcs, keys = light_curves_from_table(table, _per_source_columns(table, cfg.fold_column))
-    y = labels_of(keys)
-    freq = 1.0 / keys.column(cfg.fold_column).to_numpy(zero_copy_only=False).astype(float)
-    val = stratified_split(y, cfg.val_fraction, cfg.seed)
-    rep = {"err_cut": cfg.err_cut, "err_cut_k": cfg.err_cut_k, "min_points": cfg.min_points,
-           "padding": cfg.padding}  # fmt: skip
-    train_idx, val_idx = np.flatnonzero(~val), np.flatnonzero(val)
-    tr = nnfap_input(lcs.take(train_idx), freq[train_idx], phase_shifts=cfg.phase_shifts,
-                     seed=cfg.seed, **rep)  # fmt: skip
-    va = nnfap_input(lcs.take(val_idx), freq[val_idx], phase_shifts=0, **rep)
-    tr_ok, va_ok = tr.status == KernelStatus.OK, va.status == KernelStatus.OK
-    x_tr = torch.from_numpy(tr.x[tr_ok])
-    y_tr = torch.from_numpy(y[train_idx][tr.segment[tr_ok]].astype(np.float32))
-    x_va, y_va = va.x[va_ok], y[val_idx][va_ok]
-    say(
-        f"train_nnfap: {len(train_idx)} train / {len(val_idx)} validation curves, "
-        f"{int(tr_ok.sum())} training rows ({cfg.phase_shifts} phase shifts), "
-        f"{int((~tr_ok).sum()) // max(cfg.phase_shifts, 1) + int((~va_ok).sum())} curves "
-        f"unusable, device {dev}"
-    )
-
-    model = NnfapModel(len(CHANNELS), cfg.hidden, cfg.layers, cfg.dropout).to(dev)
-    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
-    loss_fn = nn.BCEWithLogitsLoss()
-    gen = torch.Generator().manual_seed(cfg.seed)
-    curve: list[dict] = []
-    best_loss, best_state, best_epoch, stale = np.inf, None, 0, 0
-    stop_reason = f"max epochs ({cfg.epochs})"
-    prev_val = np.inf
-    for epoch in range(1, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(x_tr), generator=gen)
-        total, count = 0.0, 0
-        for lo in range(0, len(order), cfg.batch_size):
-            idx = order[lo : lo + cfg.batch_size]
-            xb, yb = x_tr[idx].to(dev), y_tr[idx].to(dev)
-            optimiser.zero_grad()
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            optimiser.step()
-            total += float(loss.detach()) * len(idx)
-            count += len(idx)
-        val_logits = logits_in_batches(model, x_va, batch_size=1024, device=str(dev))
-        val_loss = _bce(val_logits, y_va)
-        val_acc = float(((val_logits > 0) == (y_va == 1)).mean()) if y_va.size else float("nan")
-        curve.append({
-            "epoch": epoch, "train_loss": total / max(count, 1), "val_loss": val_loss,
-            "val_acc": val_acc, "seconds": time.perf_counter() - t0,
-        })  # fmt: skip
-        say(
-            f"epoch {epoch:3d}  train {curve[-1]['train_loss']:.4f}  val {val_loss:.4f}  "
-            f"acc {val_acc:.4f}  {curve[-1]['seconds']:.1f} s"
-        )
-        if val_loss < best_loss:
-            best_loss, best_epoch, stale = val_loss, epoch, 0
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    with tempfile.TemporaryDirectory(prefix="vsbatch-nnfap-") as tmp:
+        source = data
+        if isinstance(data, pa.Table):
+            source = Path(tmp) / "training.parquet"
+            pq.write_table(data, source)
+        shards = build_nnfap_shards(source, Path(shard_dir or Path(tmp) / "shards"), cfg,
+                                    run_config, cluster)  # fmt: skip
+        files = list(shards.files)
+        keys = _keys(files)
+        y = keys.column("label").to_numpy()
+        val = stratified_split(y, (1 - cfg.val_fraction, cfg.val_fraction), cfg.seed) == 1
+        usable = pc.equal(keys.column("status"), int(KernelStatus.OK)).to_numpy(
+            zero_copy_only=False)  # fmt: skip
+        train_curves, val_curves = keys.filter(pa.array(~val)), keys.filter(pa.array(val))
+        validation = _rows(files, _selector(val_curves, shifted=False))
+        groups = assign_ranks(files, cfg.ranks)
+        say(f"train_nnfap: {train_curves.num_rows} train / {val_curves.num_rows} validation "
+            f"curves in {len(files)} shards, {int((~usable).sum())} curves unusable, "
+            f"{cfg.ranks} rank(s) on {world} process(es), device {dev}")  # fmt: skip
+        if world > 1:
+            spec = cluster or ClusterSpec(workers=world)
+            with open_runner(spec) as runner:  # type: ignore[arg-type]
+                results = runner.run_ranks(
+                    _fit_rank_of, world, groups, train_curves, validation, cfg, str(dev)
+                )
+            state, curve, best_epoch, best_loss, stop = results[0]
         else:
-            stale += 1
-        if abs(prev_val - val_loss) < cfg.min_delta:
-            stop_reason = f"validation loss changed by < {cfg.min_delta} (paper's rule)"
-            break
-        if stale >= cfg.patience:
-            stop_reason = f"no better validation loss for {cfg.patience} epochs"
-            break
-        prev_val = val_loss
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model = model.cpu().eval()
+            virtual = groups if cfg.ranks > 1 else None
+            state, curve, best_epoch, best_loss, stop = _fit_rank(
+                0, 1, None, files, train_curves, validation, cfg, str(dev), virtual, say
+            )
 
-    val_logits = logits_in_batches(model, x_va, batch_size=1024, device="cpu")
-    metrics = evaluate_binary(y_va, 1.0 / (1.0 + np.exp(-val_logits)))
+    model = NnfapModel(len(CHANNELS), cfg.hidden, cfg.layers, cfg.dropout)
+    model.load_state_dict(state)
+    model.eval()
+    x_va, y_va = validation
+    logits = outputs_in_batches(model, x_va.numpy(), batch_size=1024, device="cpu")
+    metrics = evaluate_binary(y_va.numpy().astype(np.int8), 1.0 / (1.0 + np.exp(-logits)))
     metrics.pop("roc")
-    metrics.update(
-        {"split": "validation (unshifted folds)", "best_epoch": best_epoch,
-         "val_loss": best_loss, "stop_reason": stop_reason,
-         "train_seconds": round(time.perf_counter() - t_start, 1)}
-    )  # fmt: skip
-    arch = model.architecture()
+    metrics.update({"split": "validation (unshifted folds)", "best_epoch": best_epoch,
+                    "val_loss": best_loss, "stop_reason": stop,
+                    "train_seconds": round(sum(c["seconds"] for c in curve), 1)})  # fmt: skip
     training_data = {
-        "fingerprint": table_fingerprint(table),
-        "n_curves": int(lcs.n_segments),
+        "fingerprint": _data_fingerprint(data),
+        "n_curves": int(keys.num_rows),
         "n_periodic": int(y.sum()),
         "n_aperiodic": int((y == 0).sum()),
-        "n_rows": int(table.num_rows),
-        "n_train_rows": int(tr_ok.sum()),
-        "n_validation_curves": int(va_ok.sum()),
+        "n_shards": len(files),
+        "n_train_rows": int(usable[~val].sum()) * max(1, cfg.phase_shifts),
+        "n_validation_curves": int(len(y_va)),
     }
-    if "kind" in table.column_names:
-        kinds = _per_source_counts(keys, table)
-        training_data["kinds"] = kinds
+    if "kind" in keys.column_names:
+        kinds, counts = np.unique(np.array(keys.column("kind").to_pylist(), str),
+                                  return_counts=True)  # fmt: skip
+        training_data["kinds"] = dict(zip(kinds.tolist(), counts.tolist(), strict=True))
     return save_artifact(
         model,
         out_dir,
         name=name,
         kind="nnfap",
         version=version,
-        architecture=arch,
+        architecture=model.architecture(),
         representation=_representation(cfg),
         class_names=CLASS_NAMES,
         training_data=training_data,
@@ -256,6 +391,7 @@ def train_nnfap(
             "output": "sigmoid(logit) = P(periodic); NN-FAP = 1 - P(periodic) (seeds/003)",
             "training_config": asdict(cfg),
             "device": str(dev),
+            "data_parallel": {"ranks": cfg.ranks, "processes": world},
             "parameters_note": f"{count_parameters(model)} parameters "
             f"({cfg.layers} x GRU({cfg.hidden}) + linear head)",
             **(card_extra or {}),
@@ -263,20 +399,58 @@ def train_nnfap(
     )
 
 
-def _bce(logits: np.ndarray, y: np.ndarray) -> float:
-    """Mean binary cross-entropy from logits (stable form)."""
-    if y.size == 0:
-        return float("nan")
-    return float(np.mean(np.maximum(logits, 0) - logits * y + np.log1p(np.exp(-np.abs(logits)))))
+def _fit_rank_of(
+    rank: int, world: int, init_method: str, groups: list[list[Path]], train_curves: pa.Table,
+    validation: tuple[torch.Tensor, torch.Tensor], cfg: NnfapTrainingConfig, device: str,
+) -> tuple[dict, list[dict], int, float, str]:  # fmt: skip
+    """A Dask task: rank ``rank`` of a DDP run trains on its own shard files."""
+    torch.set_num_threads(1)
+    return _fit_rank(rank, world, init_method, groups[rank], train_curves, validation, cfg,
+                     device, None, None)  # fmt: skip
 
 
-def _per_source_columns(table: pa.Table, fold_column: str) -> tuple[str, ...]:
-    cols = [fold_column]
-    cols += [c for c in ("is_periodic", "label", "kind") if c in table.column_names]
-    return tuple(cols)
+def _data_fingerprint(data: str | Path | pa.Table) -> str:
+    if isinstance(data, pa.Table):
+        return table_fingerprint(data)
+    from vsbatch.io.catalog import sha256_file
+
+    path = Path(data)
+    files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f.relative_to(path) if path.is_dir() else f.name}:{sha256_file(f)}\n".encode())
+    return "sha256:" + h.hexdigest()
 
 
-def _per_source_counts(keys: pa.Table, table: pa.Table) -> dict[str, int]:
-    values, counts = np.unique(np.array(keys.column("kind").to_pylist(), dtype=str),
-                               return_counts=True)  # fmt: skip
-    return {str(v): int(c) for v, c in zip(values, counts, strict=True)}
+def train_nnfap_request(request: TrainRequest) -> Artifact:
+    """``vsbatch train nnfap``: the request's settings (``--set hidden=...``) to train_nnfap."""
+    from vsbatch.cluster import ClusterSpec
+
+    p = request.param
+    known = {"hidden", "layers", "learning_rate", "phase_shifts", "patience", "val_fraction",
+             "err_cut", "err_cut_k", "min_points", "padding", "partition_epochs"}  # fmt: skip
+    unknown = set(request.params) - known
+    if unknown:
+        raise UsageError(f"unknown nnfap settings {sorted(unknown)}; known: {sorted(known)}")
+    rep = {
+        k: p(k, None, float if k == "err_cut_k" else int if k == "min_points" else str)
+        for k in ("err_cut", "err_cut_k", "min_points", "padding")
+        if k in request.params
+    }
+    if "err_cut" in rep and rep["err_cut"] not in ("auto", "none"):
+        rep["err_cut"] = float(rep["err_cut"])
+    elif rep.get("err_cut") == "none":
+        rep["err_cut"] = None
+    workers = max(1, request.workers)
+    spec = ClusterSpec(cluster=request.cluster, workers=workers if workers > 1 else None)
+    run_config = RunConfig(partition_epochs=int(p("partition_epochs", 100_000, int)))
+    return train_nnfap(
+        request.data, request.out_dir, seed=request.seed,
+        epochs=request.epochs or 30, batch_size=request.batch_size or 128,
+        hidden=p("hidden", 64, int), layers=p("layers", 2, int),
+        learning_rate=p("learning_rate", 1e-3, float), phase_shifts=p("phase_shifts", 10, int),
+        patience=p("patience", 4, int), val_fraction=p("val_fraction", 0.2, float),
+        label_column=request.label_column, device=request.device, workers=workers,
+        cluster=spec, run_config=run_config, name=request.name, command=request.command,
+        **rep,
+    )  # fmt: skip

@@ -12,14 +12,16 @@ unseen surveys. Per survey a seeded share of the curves is generated with
 :func:`vsbatch.injection.make_nnfap_training_set` (half periodic, types 1-5 evenly; half
 aperiodic, shuffled, inflated and stochastic (red noise, an extension of the paper) evenly;
 A / sigma log-uniform in [1, 100]; periods U(0.1 d, T / 2); aperiodic curves folded at their
-GLS best period), then trained with :func:`vsbatch.training.nnfap.train_nnfap` on one CPU
-thread. ``aperiodic_kinds=("shuffled", "inflated")`` gives the paper-only generator.
+GLS best period) by ``python -m vsbatch.training.reference table``; the model is then trained
+by ``vsbatch train nnfap`` (the exact command is in the card). ``aperiodic_kinds=("shuffled",
+"inflated")`` gives the paper-only generator.
 
 :func:`evaluate_reference_nnfap` runs the real-data comparison with the Baluev FAP.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -27,8 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from vsbatch.injection import make_nnfap_training_set
-from vsbatch.models.artifacts import Artifact, table_fingerprint
-from vsbatch.training.nnfap import train_nnfap
+from vsbatch.models.artifacts import table_fingerprint
 
 LONG = ["source_id", "time", "mag", "mag_err", "band"]
 SHARES = {"asas": 0.35, "eros": 0.45, "ogle": 0.20}
@@ -85,46 +86,29 @@ def reference_training_table(
     return pa.concat_tables(parts)
 
 
-def train_reference_nnfap(
-    data_dir: str | Path,
-    out_dir: str | Path,
-    *,
-    n_curves: int = N_CURVES,
-    seed: int = SEED,
-    epochs: int = 12,
-    hidden: int = 64,
-    layers: int = 2,
-    threads: int = 1,
-    aperiodic_kinds: tuple[str, ...] = APERIODIC_KINDS,
-) -> Artifact:
-    """Regenerate the training table from ``data_dir`` (../shared/data) and train the model.
-
-    Reproducible on the CPU: the same data, arguments and thread count give the same weights.
+def main(argv: list[str] | None = None) -> None:
+    """``python -m vsbatch.training.reference table DATA_DIR OUT.parquet`` writes the training
+    catalog; ``... evaluate DATA_DIR OUT_DIR [ARTIFACT]`` runs the real-data comparison and
+    records it in the artifact's card. The model itself is trained by ``vsbatch train nnfap``
+    (see README, "NN-FAP").
     """
-    table = reference_training_table(data_dir, n_curves, seed, aperiodic_kinds)
-    command = (
-        f"vsbatch.training.reference.train_reference_nnfap(data_dir={str(data_dir)!r}, "
-        f"out_dir={str(out_dir)!r}, n_curves={n_curves}, seed={seed}, epochs={epochs}, "
-        f"hidden={hidden}, layers={layers}, threads={threads}, "
-        f"aperiodic_kinds={aperiodic_kinds!r})"
-    )
-    surveys = {s: int(round(SHARES[s] * n_curves)) for s in SHARES}
-    return train_nnfap(
-        table, out_dir, seed=seed, epochs=epochs, hidden=hidden, layers=layers,
-        threads=threads, device="cpu", command=command,
-        card_extra={"training_cadences": {"curves_per_survey": surveys, "description": CADENCES}},
-    )  # fmt: skip
+    import argparse
 
-
-def _main() -> None:  # pragma: no cover - python -m vsbatch.training.reference DATA OUT
-    import sys
-
-    art = train_reference_nnfap(sys.argv[1], sys.argv[2])
-    print(art.version_tag, art.card["metrics"])
-
-
-if __name__ == "__main__":  # pragma: no cover
-    _main()
+    parser = argparse.ArgumentParser(prog="python -m vsbatch.training.reference")
+    parser.add_argument("action", choices=["table", "evaluate"])
+    parser.add_argument("data_dir")
+    parser.add_argument("output")
+    parser.add_argument("artifact", nargs="?", default="nnfap")
+    args = parser.parse_args(argv)
+    if args.action == "table":
+        table = reference_training_table(args.data_dir)
+        pq.write_table(table, args.output)
+        print(f"{args.output}: {table.num_rows} epochs, fingerprint {table_fingerprint(table)}")
+    else:
+        reports = evaluate_reference_nnfap(args.data_dir, args.output, args.artifact, record=True)
+        table = real_evaluation_table(args.data_dir)
+        print(json.dumps(summarize(reports, table), indent=1))
+        print(json.dumps(evaluate_synthetic_holdout(args.data_dir, args.artifact), indent=1))
 
 
 def real_evaluation_table(data_dir: str | Path, *, eros_band: str = "EROS_B") -> pa.Table:
@@ -214,6 +198,30 @@ def evaluate_reference_nnfap(
     return reports
 
 
+def evaluate_synthetic_holdout(
+    data_dir: str | Path, artifact: str | Path = "nnfap", n_curves: int = 1500, seed: int = 777
+) -> dict:
+    """NN-FAP vs Baluev on unseen curves of the training generator (another seed), folded at
+    the injected period and at the GLS best period; recorded in the card
+    (``synthetic_evaluation``)."""
+    from vsbatch.models.artifacts import annotate_artifact, load_artifact
+    from vsbatch.training.evaluate import evaluate_nnfap
+
+    art = load_artifact(artifact)
+    table = reference_training_table(data_dir, n_curves, seed)
+    out: dict = {
+        "data": f"reference_training_table(data_dir, n_curves={n_curves}, seed={seed}): unseen "
+        "curves of the training generator",
+        "data_fingerprint": table_fingerprint(table),
+    }
+    for fold in ("train_fold_period", "gls"):
+        report = evaluate_nnfap(art, table, fold=fold).report
+        out[fold] = {m: {k: report[m][k] for k in ("AUC", "ACC", "TPR", "TNR")}
+                     for m in ("nnfap", "baluev")}  # fmt: skip
+    annotate_artifact(art.path, "synthetic_evaluation", out)
+    return out
+
+
 def summarize(reports: dict[str, dict], table: pa.Table) -> dict:
     """AUC / ACC of both methods per fold and rule, plus the per-group AUCs (card-sized)."""
 
@@ -240,3 +248,7 @@ def summarize(reports: dict[str, dict], table: pa.Table) -> dict:
             "groups_raw": {g: [d["AUC_nnfap"], d["AUC_baluev"]] for g, d in rep["groups"].items()},
         }
     return out
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
