@@ -125,7 +125,7 @@ def catalog_rows(cat: Catalog, source_id: object) -> list[dict]:
     """The catalog rows (one per band) of a source, read from the one partition it hashes to."""
     m = cat.manifest
     records = {p.name: p for p in m.partitions}
-    if m.partition_tree:
+    if m.partition_tree and cat.hive_partitioned:  # HATS partitions are pixels: read all
         tree = PartitionTree.from_json(m.partition_tree)
         name = tree.names[int(tree.assign(source_keys([source_id]))[0])]
         files = [records[name].file] if name in records and records[name].file else []

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 _KEY_BITS = 64
 _MAX_ORDER = 40
@@ -72,6 +73,12 @@ class PartitionTree:
     def assign(self, keys: np.ndarray) -> np.ndarray:
         """Index of the leaf holding each key."""
         return np.searchsorted(self._starts(), keys, side="right") - 1
+
+    def leaves_of_rows(self, table: pa.Table) -> np.ndarray:
+        """Leaf index of every row of a long table (by the hash of its source id)."""
+        unique = pc.unique(table.column("source_id"))
+        row_unique = pc.index_in(table.column("source_id"), value_set=unique).to_numpy()
+        return self.assign(source_keys(unique))[row_unique]
 
     def refine(self, keys: np.ndarray, costs: np.ndarray, max_cost: int) -> PartitionTree:
         """Split every leaf whose sources cost more than ``max_cost`` (existing leaves are kept)."""

@@ -1,7 +1,8 @@
 """``vsbatch query``: SQL over a committed catalog through DuckDB.
 
 The catalog is bound as table ``catalog`` (exactly the files the manifest committed, with the
-Hive ``part`` column) and its failures as ``failures``.
+``part`` column: a Hive folder key, or stored in a HATS catalog's files) and its failures as
+``failures``.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ def connect(catalog_path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
     files = [str(f) for f in cat.files]
     if files:
         listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        hive = f"true, hive_types = {{'{PARTITION_KEY}': VARCHAR}}"
         con.execute(
             f"CREATE VIEW catalog AS SELECT * FROM read_parquet([{listing}], "
-            f"hive_partitioning = true, hive_types = {{'{PARTITION_KEY}': VARCHAR}})"
+            f"hive_partitioning = {hive if cat.hive_partitioned else 'false'})"
         )
     else:
         con.execute("CREATE VIEW catalog AS SELECT NULL AS source_id WHERE false")

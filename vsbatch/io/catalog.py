@@ -29,6 +29,14 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from vsbatch.errors import UsageError
+from vsbatch.io.hats import (
+    HATS,
+    HATS_DATA_GLOB,
+    HIVE,
+    pixel_file,
+    remove_hats_metadata,
+    write_hats_metadata,
+)
 from vsbatch.schema import (
     DATA_FILE_SUFFIX,
     FAILURES_FILE,
@@ -41,13 +49,16 @@ from vsbatch.schema import (
 PARQUET_OPTIONS = {"compression": "zstd", "write_statistics": True}
 
 
-def partition_file(partition: str, run_id: str) -> str:
+def partition_file(partition: str, run_id: str, layout: str = HIVE) -> str:
     """Path of a partition's data file relative to the catalog root.
 
     The run id in the name means a new run never overwrites a committed file: the previous
     manifest stays true until the new one replaces it.
     """
-    return f"{PARTITION_KEY}={partition}/part-{partition}-{run_id}{DATA_FILE_SUFFIX}"
+    name = f"part-{partition}-{run_id}{DATA_FILE_SUFFIX}"
+    if layout == HATS:
+        return pixel_file(partition, name)
+    return f"{PARTITION_KEY}={partition}/{name}"
 
 
 def sha256_file(path: Path) -> str:
@@ -118,6 +129,7 @@ class Manifest:
     source_id_type: str
     stats: dict = field(default_factory=dict)
     models: list[dict] = field(default_factory=list)  # name, kind, path, sha256, version
+    layout: str = HIVE  # HATS: HEALPix pixels, HATS metadata, ``part`` stored in the files
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -177,21 +189,27 @@ def commit(root: Path, staging: Path, manifest: Manifest, failures: pa.Table) ->
     """Move staged partition files into place, write failures, then the manifest; clean up.
 
     Files of a previous manifest that the new one does not list are removed only after the new
-    manifest is written, so a crash at any point leaves the previous commit readable.
+    manifest is written, so a crash at any point leaves the previous commit readable. A HATS
+    catalog's metadata is written (each file renamed into place) just before the failures.
     """
     root = Path(root)
     previous = read_manifest(root)
     keep = set(manifest.files) | set(previous.files if previous else [])
-    for stale in root.glob(f"{PARTITION_KEY}=*/part-*{DATA_FILE_SUFFIX}"):
-        if stale.relative_to(root).as_posix() not in keep:
-            stale.unlink()  # left by a commit that crashed before its manifest
+    for pattern in (f"{PARTITION_KEY}=*/part-*{DATA_FILE_SUFFIX}", HATS_DATA_GLOB):
+        for stale in root.glob(pattern):
+            if stale.relative_to(root).as_posix() not in keep:
+                stale.unlink()  # left by a commit that crashed before its manifest
     for rel in manifest.files:
         src, dst = inside(staging, rel, "journal"), inside(root, rel, "journal")
         if src.exists():  # else already moved by a commit that crashed part-way
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, dst)
+    if manifest.layout == HATS and manifest.files:
+        write_hats_metadata(root, manifest.files, staging.parent / HATS)
     write_parquet_atomic(failures, root / FAILURES_FILE)
     write_json_atomic(manifest.to_json(), root / MANIFEST_FILE)
+    if manifest.layout != HATS or not manifest.files:
+        remove_hats_metadata(root)  # it would describe the superseded files
     if previous is not None:
         for rel in set(previous.files) - set(manifest.files):
             with contextlib.suppress(FileNotFoundError):
@@ -212,15 +230,20 @@ class Catalog:
     def files(self) -> list[Path]:
         return [self.root / f for f in self.manifest.files]
 
+    @property
+    def hive_partitioned(self) -> bool:
+        """Whether ``part`` is a Hive folder key (else, in a HATS catalog, a stored column)."""
+        return self.manifest.layout != HATS
+
     def to_table(self, columns: list[str] | None = None) -> pa.Table:
-        """The committed rows, with the Hive ``part`` column, sorted by partition file."""
+        """The committed rows, with the ``part`` column, sorted by partition file."""
         if not self.files:
             return pa.table({})
         hive = ds.partitioning(pa.schema([(PARTITION_KEY, pa.string())]), flavor="hive")
         dataset = ds.dataset(
             [str(f) for f in self.files],
             format="parquet",
-            partitioning=hive,
+            partitioning=hive if self.hive_partitioned else None,
             partition_base_dir=str(self.root),
         )
         return dataset.to_table(columns=columns)

@@ -19,7 +19,13 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from vsbatch.errors import InputError
-from vsbatch.schema import input_columns, nested_column_name, renamed_on_output
+from vsbatch.io.hats import (
+    hats_installed,
+    is_hats_catalog,
+    read_hats_input,
+    spatial_index,
+)
+from vsbatch.schema import input_columns, nested_column_name, position_columns, renamed_on_output
 
 LONG = "long"
 NESTED = "nested"
@@ -67,6 +73,8 @@ class InputSpec:
     has_band: bool = False
     extra_columns: tuple[str, ...] = ()  # per-source candidates, as named in the file
     ignored_fields: tuple[str, ...] = ()
+    spatial_index_computed: bool = False  # the spatial index comes from ra/dec, not a column
+    pixels: tuple[tuple[int, int], ...] = ()  # (order, pixel) of a HATS input catalog
 
     def output_name(self, column: str) -> str:
         return renamed_on_output().get(column, column)
@@ -105,8 +113,8 @@ def _files_under(fs: pafs.FileSystem, path: str, source: str) -> list[str]:
     return sorted(regular)
 
 
-def _resolve(source: str) -> tuple[pafs.FileSystem, list[str]]:
-    """Files of a path, folder, glob or URL (Arrow filesystems, else fsspec)."""
+def _locate(source: str) -> tuple[pafs.FileSystem, list[str]]:
+    """The filesystem of a path, glob or URL (Arrow filesystems, else fsspec) and its paths."""
     if "://" in source:
         try:
             fs, path = pafs.FileSystem.from_uri(source)
@@ -115,15 +123,15 @@ def _resolve(source: str) -> tuple[pafs.FileSystem, list[str]]:
 
             fsspec_fs, path = fsspec.core.url_to_fs(source)
             fs = pafs.PyFileSystem(pafs.FSSpecHandler(fsspec_fs))
-        paths = [path]
-    else:
-        fs = pafs.LocalFileSystem()
-        if any(ch in source for ch in "*?["):
-            paths = [os.path.abspath(f) for f in sorted(glob.glob(source, recursive=True))]
-            if not paths:
-                return fs, []
-        else:
-            paths = [os.path.abspath(source)]
+        return fs, [path]
+    fs = pafs.LocalFileSystem()
+    if any(ch in source for ch in "*?["):
+        return fs, [os.path.abspath(f) for f in sorted(glob.glob(source, recursive=True))]
+    return fs, [os.path.abspath(source)]
+
+
+def _list_files(fs: pafs.FileSystem, paths: list[str], source: str) -> list[str]:
+    """The data files of files and folders."""
     files: list[str] = []
     for path in paths:
         info = fs.get_file_info(path)
@@ -137,7 +145,7 @@ def _resolve(source: str) -> tuple[pafs.FileSystem, list[str]]:
             raise InputError(f"{path}: not a regular file (a pipe or a device?)")
         else:
             files.append(path)
-    return fs, files
+    return files
 
 
 def _file_schema(fs: pafs.FileSystem, path: str) -> pa.Schema:
@@ -175,10 +183,15 @@ def open_input(
     ``column_map`` maps canonical names to the input's (``{"time": "hjd"}``).
     Returns ``(spec, skipped)`` where ``skipped`` lists ``(file, reason)``.
     """
-    fs, files = _resolve(source)
+    fs, paths = _locate(source)
+    catalog = None
+    if len(paths) == 1 and is_hats_catalog(fs, paths[0]):
+        catalog = read_hats_input(source, source if "://" in source else paths[0])
+        paths = list(catalog.paths)
+    files = _list_files(fs, paths, source)
     if not files:
         raise InputError(f"{source}: no input files found")
-    column_map = dict(column_map or {})
+    column_map = {**(catalog.column_map if catalog else {}), **(column_map or {})}
     renames = {v: k for k, v in column_map.items()}
     good: list[tuple[str, pa.Schema]] = []
     skipped: list[tuple[str, str]] = []
@@ -220,15 +233,17 @@ def open_input(
             renames=renames if layout == LONG else {**renames, nested_name: "lc"},
             source_id_type=next(iter(per_file.values())).source_id_type,
             has_band=bool(with_band),
+            pixels=catalog.pixels if catalog else (),
             **_extra_columns(list(per_file.values())),
         ),
         skipped,
     )
 
 
-def _extra_columns(files: list[_FileColumns]) -> dict[str, tuple[str, ...]]:
+def _extra_columns(files: list[_FileColumns]) -> dict[str, tuple[str, ...] | bool]:
     """Per-source columns that can be carried: in every file, one scalar type, and not the
-    name of a catalog column (``period`` is renamed ``catalog_period``, never a collision)."""
+    name of a catalog column (``period`` is renamed ``catalog_period``, never a collision).
+    Sources with ``ra`` and ``dec`` also get their spatial index, computed when not given."""
     from vsbatch.schema import table_schema
 
     reserved = set(table_schema("catalog").names)
@@ -244,7 +259,16 @@ def _extra_columns(files: list[_FileColumns]) -> dict[str, tuple[str, ...]]:
             carried.append(name)
         else:
             ignored.add(name)
-    return {"extra_columns": tuple(carried), "ignored_fields": tuple(sorted(ignored))}
+    pos = position_columns()
+    positions = {pos.ra, pos.dec} <= set(carried) and all(
+        _type_ok(f.extra[c], ("float64", "float32")) for f in files for c in (pos.ra, pos.dec)
+    )
+    computed = positions and pos.spatial_index not in carried and hats_installed()
+    return {
+        "extra_columns": (*carried, pos.spatial_index) if computed else tuple(carried),
+        "ignored_fields": tuple(sorted(ignored)),
+        "spatial_index_computed": computed,
+    }
 
 
 def _check_schema(
@@ -339,6 +363,10 @@ def read_unit(spec: InputSpec, unit: ReadUnit, extra_columns: tuple[str, ...] = 
     """
     back = {canon: orig for orig, canon in spec.renames.items()}
     epoch_cols = ["time", "mag", "mag_err"] + (["band"] if spec.has_band else [])
+    index = position_columns().spatial_index
+    computed = spec.spatial_index_computed and index in extra_columns
+    if computed:
+        extra_columns = tuple(c for c in extra_columns if c != index)
     if spec.layout == NESTED:
         raw = _read_raw(spec, unit, [back.get(c, c) for c in ["source_id", "lc", *extra_columns]])
         lc = raw.column(back.get("lc", "lc")).combine_chunks()
@@ -367,6 +395,8 @@ def read_unit(spec: InputSpec, unit: ReadUnit, extra_columns: tuple[str, ...] = 
         names = ["source_id", *epoch_cols, *extra_columns]
         raw = _read_raw(spec, unit, [back.get(c, c) for c in names])
         table = raw.rename_columns(names)
+    if computed:
+        table = table.append_column(index, spatial_index(table, unit.label))
     return _canonical_types(table, unit)
 
 
@@ -394,7 +424,7 @@ def _canonical_types(table: pa.Table, unit: ReadUnit) -> pa.Table:
 class UnitSummary:
     """What planning needs from one unit: epochs per source and non-constant extra columns."""
 
-    counts: pa.Table  # source_id, n
+    counts: pa.Table  # source_id, n[, spatial index]
     varying_columns: tuple[str, ...]
     schema: pa.Schema  # canonical types of the unit's columns
 
@@ -403,8 +433,12 @@ def summarize_unit(spec: InputSpec, unit: ReadUnit) -> UnitSummary:
     """Read a unit fully (so corrupt pages surface now) and count epochs per source."""
     table = read_unit(spec, unit, spec.extra_columns)
     grouped = table.group_by("source_id")
-    counts = grouped.aggregate([("time", "count", pc.CountOptions(mode="all"))])
-    counts = counts.rename_columns(["source_id", "n"])
+    index = position_columns().spatial_index
+    with_index = index in table.column_names  # a source's position decides its partition
+    counts = grouped.aggregate(
+        [("time", "count", pc.CountOptions(mode="all"))] + ([(index, "min")] if with_index else [])
+    )
+    counts = counts.rename_columns(["source_id", "n"] + ([index] if with_index else []))
     varying = []
     if spec.layout == LONG and spec.extra_columns:
         distinct = grouped.aggregate(

@@ -18,18 +18,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
-from vsbatch.partitioning import PartitionTree, source_keys
+from vsbatch.io.hats import PixelTree
+from vsbatch.partitioning import PartitionTree
 
 SHUFFLE_DIR = "shuffle"
 FINGERPRINT_COLUMNS = ("source_id", "band", "time", "mag", "mag_err")
 
 
-def write_pieces(table: pa.Table, tree: PartitionTree, staging: Path, unit: int) -> dict[str, int]:
+def write_pieces(
+    table: pa.Table, tree: PartitionTree | PixelTree, staging: Path, unit: int
+) -> dict[str, int]:
     """Split a unit's rows by partition into IPC pieces; returns rows written per partition."""
-    unique = pc.unique(table.column("source_id"))
-    leaf_of_unique = tree.assign(source_keys(unique))
-    row_unique = pc.index_in(table.column("source_id"), value_set=unique).to_numpy()
-    leaf = leaf_of_unique[row_unique]
+    leaf = tree.leaves_of_rows(table)
     written = {}
     names = tree.names
     for idx in np.unique(leaf):
