@@ -1,0 +1,210 @@
+"""Blazhko ResNet-34 (issue 6): generator invariants, the unmodified network, a real training
+run on tiny images, the artifact round trip and inference inside a 2-worker run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+import torchvision
+
+import vsbatch
+from tests.conftest import FIXTURES, SHARED_DATA, light_curves_from_long, shared_file
+from tests.helpers import catalog_frame
+from vsbatch.cluster import ClusterSpec
+from vsbatch.config import RunConfig
+from vsbatch.models.artifacts import load_artifact, save_artifact
+from vsbatch.models.batching import count_parameters
+from vsbatch.models.blazhko import (
+    ARCHITECTURE,
+    CLASS_NAMES,
+    blazhko_resnet34,
+    build_blazhko,
+    half_weights,
+    network_input,
+    p_bl,
+)
+from vsbatch.models.kinds import EvaluateRequest, TrainRequest
+from vsbatch.represent.phased_image import ImageSpec, as_uint8, phased_images
+from vsbatch.stages.blazhko import DEFAULT_SELECTION, paper_sample_cuts, rrab_selection
+from vsbatch.stages.context import StageContext
+from vsbatch.stages.failures import FailureLog
+from vsbatch.training.blazhko_data import modulated_magnitudes, pulsation_shape
+from vsbatch.training.loop import FitConfig, fit
+
+RRAB_AMPS = np.array([0.30, 0.15, 0.10, 0.07, 0.05, 0.03, 0.02, 0.015, 0.01, 0.005])
+RRAB_PHASES = np.linspace(0.5, 4.0, 10)
+
+
+def _cycle_amplitudes(t: np.ndarray, m: np.ndarray, period: float) -> tuple[np.ndarray, np.ndarray]:
+    cycle = np.floor(t / period).astype(int)
+    mids, ptp = [], []
+    for c in np.unique(cycle)[1:-1]:  # whole cycles only
+        sel = cycle == c
+        mids.append(t[sel].mean())
+        ptp.append(np.ptp(m[sel]))
+    return np.array(mids), np.array(ptp)
+
+
+def test_a_modulated_star_varies_with_the_stated_period_and_amplitude() -> None:
+    period, f_bl, h = 0.55, 1 / 37.0, 0.3
+    t = np.arange(0.0, 4 * 37.0, 0.002)
+    ptp0 = np.ptp(pulsation_shape(RRAB_AMPS, RRAB_PHASES, np.linspace(0, 1, 4000)))
+    plain = modulated_magnitudes(t, m0=15.0, period=period, amplitudes=RRAB_AMPS,
+                                 phases=RRAB_PHASES)  # fmt: skip
+    _, flat = _cycle_amplitudes(t, plain, period)
+    assert np.ptp(flat) < 0.01 * ptp0
+    bl = modulated_magnitudes(t, m0=15.0, period=period, amplitudes=RRAB_AMPS, phases=RRAB_PHASES,
+                              f_bl=f_bl, h=h, beta=0.1, phi_a=0.4, phi_b=1.0)  # fmt: skip
+    mids, amp = _cycle_amplitudes(t, bl, period)
+    # per-cycle amplitude = ptp0 (1 + h sin(2 pi f_bl t + phi_a)): fit it at the stated f_bl
+    design = np.column_stack([np.ones_like(mids), np.sin(2 * np.pi * f_bl * mids + 0.4)])
+    coef, *_ = np.linalg.lstsq(design, amp, rcond=None)
+    assert coef[0] == pytest.approx(ptp0, rel=0.03)
+    assert coef[1] == pytest.approx(h * ptp0, rel=0.05)
+    # and its strongest period among trial modulation frequencies is the stated one
+    trials = np.linspace(0.005, 0.1, 400)
+    power = [abs(np.sum((amp - amp.mean()) * np.exp(2j * np.pi * f * mids))) for f in trials]
+    assert trials[int(np.argmax(power))] == pytest.approx(f_bl, abs=0.002)
+
+
+@pytest.fixture(scope="module")
+def generated() -> pa.Table:
+    shared_file("ogle-catalogue-tables")
+    from vsbatch.training.blazhko_data import make_blazhko_training_set
+
+    return make_blazhko_training_set(40, seed=3)
+
+
+def test_generator_labels_truth_and_real_errors(generated: pa.Table) -> None:
+    per = generated.to_pandas().groupby("source_id").first()
+    assert len(per) == 40 and (per.label == "BL").sum() == 20 and set(per.type) == {"RRab"}
+    bl, nbl = per[per.label == "BL"], per[per.label == "nBL"]
+    assert (nbl.mod_amp == 0).all() and nbl.f_bl.isna().all()
+    assert (bl.mod_amp > 0).all() and bl.f_bl.between(0.999e-4, 0.2001).all()
+    assert per.period.between(0.25, 1.2).all() and set(per.survey) <= {"ogle", "asas", "eros"}
+    # every error is a real one of the survey it was looked up in
+    real = pq.read_table(SHARED_DATA / "asas-i-rrlyrae" / "lightcurves.parquet",
+                         columns=["mag_err"])  # fmt: skip
+    asas = generated.filter(pa.compute.equal(generated.column("survey"), "asas"))
+    assert np.isin(asas.column("mag_err").to_numpy(), real.column("mag_err").to_numpy()).all()
+
+
+def test_the_network_is_torchvision_resnet34_unmodified() -> None:
+    model = build_blazhko(ARCHITECTURE)
+    reference = torchvision.models.resnet34(weights=None, num_classes=2)
+    assert count_parameters(model) == count_parameters(reference) == 21_285_698
+    assert str(model) == str(reference) and type(model) is type(reference)
+    with pytest.raises(ValueError, match="not a Blazhko"):
+        build_blazhko({"name": "resnet18", "num_classes": 2})
+
+
+@pytest.fixture(scope="module")
+def ogle_images(ogle_rrab: pd.DataFrame) -> np.ndarray:
+    keys, lcs = light_curves_from_long(ogle_rrab)
+    period = ogle_rrab.groupby("source_id").period.first().to_numpy()
+    return as_uint8(phased_images(lcs, period, ImageSpec(size=32)).images)
+
+
+def test_tiny_training_run_and_artifact_round_trip(ogle_images: np.ndarray, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    images = np.concatenate([ogle_images] * 8)
+    y = torch.tensor([0, 1] * 8)
+    model = blazhko_resnet34()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    optimiser = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    result = fit(model, [(network_input(images), y)], (network_input(images[:4]), y[:4]),
+                 loss_fn=torch.nn.CrossEntropyLoss(), optimiser=optimiser,
+                 config=FitConfig(epochs=2, batch_size=8),
+                 scheduler=torch.optim.lr_scheduler.ExponentialLR(optimiser, 0.95))  # fmt: skip
+    assert len(result.curve) == 2 and np.isfinite(result.best_val_loss)
+    assert any(not torch.equal(before[k], v) for k, v in result.model.state_dict().items())
+    p = p_bl(result.model, images[:2], device="cpu")
+    assert p.shape == (2,) and ((p >= 0) & (p <= 1)).all()
+    art = save_artifact(half_weights(result.model), tmp_path / "bz", name="blazhko", kind="blazhko",
+                        version="0.0.1", architecture=ARCHITECTURE,
+                        representation={"name": "phased_image", **ImageSpec(size=32).to_dict()},
+                        class_names=CLASS_NAMES, training_data={"fingerprint": "test"},
+                        command="test")  # fmt: skip
+    result.model.float()
+    loaded = load_artifact(art.path)
+    assert loaded.card["kind"] == "blazhko" and count_parameters(loaded.model) == 21_285_698
+    np.testing.assert_allclose(p_bl(loaded.model, images[:2], device="cpu"), p, atol=2e-3)
+
+
+def test_rrab_selection_by_type_column_else_by_rule() -> None:
+    lcs = light_curves_from_long(pd.DataFrame({
+        "source_id": list("aabbcc"), "band": ["I"] * 6, "time": [0, 1] * 3,
+        "mag": [15.0] * 6, "mag_err": [0.01] * 6}))[1]  # fmt: skip
+    period = np.array([0.55, 0.30, 0.60])
+    columns = {
+        "source_id": ["a", "b", "c"],
+        "band": ["I"] * 3,
+        "type": ["RRab", "RRc", "RRab-BL"],
+        "amplitude": np.array([0.8, 0.5, 0.1]),
+    }
+    ctx = StageContext(lcs, columns, RunConfig(), FailureLog("p"))
+    assert list(rrab_selection(ctx, DEFAULT_SELECTION, period)) == ["type", None, "type"]
+    columns["label"] = columns.pop("type")  # the next candidate column
+    assert list(rrab_selection(ctx, DEFAULT_SELECTION, period)) == ["label", None, "label"]
+    del columns["label"]  # no type column: the card's period/amplitude rule
+    assert list(rrab_selection(ctx, DEFAULT_SELECTION, period)) == ["rule", None, None]
+    keep = paper_sample_cuts(np.array([400, 300, 400]), np.array([17.0, 17.0, 18.5]),
+                             np.full(3, 0.01), np.full(3, 0.5), period)  # fmt: skip
+    assert list(keep) == [True, False, False]
+
+
+@pytest.mark.slow
+def test_train_and_evaluate_commands_on_a_small_generated_catalog(
+    generated: pa.Table, tmp_path: Path
+) -> None:
+    from vsbatch.training.blazhko import evaluate_blazhko, train_blazhko
+
+    data = tmp_path / "bz.parquet"
+    pq.write_table(generated, data)
+    art = train_blazhko(TrainRequest(kind="blazhko", data=str(data), out_dir=tmp_path / "m",
+                                     name="blazhko", epochs=1, batch_size=8, cluster="none",
+                                     params={"size": "32"}, command="test"))  # fmt: skip
+    card = art.card
+    assert card["representation"]["size"] == 32 and card["weights_dtype"].startswith("float16")
+    assert card["training_data"]["n_train"] + card["training_data"]["n_validation"] \
+        + card["training_data"]["n_test"] == card["training_data"]["n_usable"]  # fmt: skip
+    assert {"ACC", "AUC", "TPR", "TNR"} <= set(card["metrics"])
+    assert {"fa_bl", "fa_bl_or_cbl"} <= set(card["metrics"]["test"])
+    out = evaluate_blazhko(load_artifact(art.path), EvaluateRequest(str(data), tmp_path / "ev"))
+    assert out.report["cnn"]["n"] + out.report["cnn"]["n_excluded"] == 40
+    assert all(f.exists() for f in out.files)
+
+
+@pytest.fixture(scope="module")
+def random_artifact(tmp_path_factory) -> Path:
+    """An untrained ResNet-34 artifact (32 px) selecting RRab by the fixture's label column."""
+    torch.manual_seed(1)
+    out = tmp_path_factory.mktemp("bzmodel") / "blazhko"
+    save_artifact(blazhko_resnet34(), out, name="blazhko", kind="blazhko", version="0.0.1",
+                  architecture=ARCHITECTURE,
+                  representation={"name": "phased_image", **ImageSpec(size=32).to_dict()},
+                  class_names=CLASS_NAMES, training_data={"fingerprint": "none"},
+                  command="test", extra={"rrab_selection": {"type_column": "label"}})  # fmt: skip
+    return out
+
+
+@pytest.mark.slow
+def test_inference_inside_a_two_worker_run(random_artifact: Path, tmp_path: Path) -> None:
+    config = RunConfig(partition_epochs=3000, fmax=5.0, models=(str(random_artifact),),
+                       stages=("stats", "period", "fourier", "freqanalysis"))  # fmt: skip
+    src = str(FIXTURES / "ogle_blg_rrab_2.parquet")
+    summary = vsbatch.run(src, tmp_path / "cat", config, ClusterSpec(workers=2))
+    assert summary.partitions > 1
+    cat = catalog_frame(summary.catalog)
+    assert len(cat) == 2 and cat.blazhko_p_bl.between(0, 1).all()
+    assert set(cat.blazhko_class) <= {"BL", "nBL"} and (cat.blazhko_rrab_by == "label").all()
+    assert cat.fold_period_source.eq("catalog").all() and cat.fa_class.notna().all()
+    expected = (cat.blazhko_class == "BL") == cat.fa_class.isin(["BL", "cBL/PC"])
+    assert (cat.blazhko_fa_agree == expected).all()
+    assert cat.blazhko_version.str.startswith("blazhko 0.0.1").all()
