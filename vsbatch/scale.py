@@ -1,0 +1,272 @@
+"""Scale runs (``vsbatch bench --scale N``): a seeded catalog of ``N`` synthetic sources on real
+cadences, run end to end, with throughput and the peak memory of every worker process.
+
+Why: a survey user needs to know that 10^6 sources fit a laptop and what 10^8 cost on a
+cluster, and that a worker's memory is bounded by the partition size, not by the catalog. The
+catalog is written in parts of ``PART_SOURCES`` sources, so generation itself is bounded and
+resumable; the run uses ``--resume`` semantics, so a scale run may span sessions.
+
+Cadences: real time stamps and real (mag, err) pairs of the given template light curves
+(``../shared/data``: ASAS I, EROS-1 B+R, MACHO, OGLE bulge; windows of at most
+``MAX_TEMPLATE_EPOCHS`` epochs), so the epoch counts, gaps and error distributions are a
+survey's. Signals: 60 % periodic (RRab-like, sinusoid, eclipsing; periods log-uniform 0.1-10 d,
+amplitudes 0.05-1 mag), 40 % constant; each point scattered by its looked-up error.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from vsbatch.cluster import ClusterSpec
+from vsbatch.config import RunConfig
+from vsbatch.injection import ErrorLookup
+from vsbatch.io.catalog import write_parquet_atomic
+from vsbatch.represent.nnfap import light_curves_from_table
+from vsbatch.schema import STAGING_DIR
+from vsbatch.synthetic import SHAPES, periodic_shape
+
+PART_SOURCES = 20_000
+MAX_TEMPLATE_EPOCHS = 600
+PERIODIC_FRACTION = 0.6
+CONFIGS = {
+    "default": RunConfig(),
+    "light": RunConfig(fmax=5.0),  # no PDM (not a default stage), no models
+}
+TEMPLATE_FILES = (
+    "asas-i-rrlyrae/lightcurves.parquet",
+    "eros1-lmc/train.parquet",
+    "macho-lmc/lightcurves.parquet",
+    "ogle-blg-rrab/lightcurves.parquet",
+)
+
+
+@dataclass(frozen=True)
+class Templates:
+    """Real cadences: per template its epochs (time, mag, err) and the band's error look-up."""
+
+    times: list[np.ndarray]
+    mags: list[np.ndarray]
+    bands: list[str]
+    lookups: dict[str, ErrorLookup]
+
+
+def load_templates(tables: list[pa.Table], max_epochs: int = MAX_TEMPLATE_EPOCHS) -> Templates:
+    """Templates from long tables; long curves give several windows of at most ``max_epochs``."""
+    times, mags, bands, pairs = [], [], [], {}
+    for table in tables:
+        lcs, keys = light_curves_from_table(table.select(
+            [c for c in ("source_id", "time", "mag", "mag_err", "band") if c in table.column_names]
+        ))  # fmt: skip
+        for i, band in enumerate(keys.column("band").to_pylist()):
+            t, m, e = lcs.segment(i)
+            name = str(band or "")
+            pairs.setdefault(name, []).append((m, e))
+            for lo in range(0, max(t.size - max_epochs, 0) + 1, max_epochs):
+                if t[lo : lo + max_epochs].size >= 20:
+                    times.append(t[lo : lo + max_epochs] - t[lo])
+                    mags.append(m[lo : lo + max_epochs])
+                    bands.append(name)
+    lookups = {}
+    for b, p in pairs.items():
+        mag, err = (np.concatenate(parts) for parts in zip(*p, strict=True))
+        lookups[b] = ErrorLookup.from_pairs(mag, err)
+    return Templates(times, mags, bands, lookups)
+
+
+def shared_templates(data_dir: str | Path) -> Templates:
+    """The real cadences of ``../shared/data`` (the sets in :data:`TEMPLATE_FILES`)."""
+    cols = ["source_id", "time", "mag", "mag_err", "band"]
+    return load_templates([pq.read_table(Path(data_dir) / f, columns=cols) for f in TEMPLATE_FILES])
+
+
+def _part(templates: Templates, first: int, n: int, seed: int) -> pa.Table:
+    """Sources ``first .. first + n - 1``: the same seed and index give the same epochs."""
+    rng = np.random.default_rng([seed, first])
+    pick = rng.integers(0, len(templates.times), n)
+    counts = np.array([templates.times[k].size for k in pick])
+    time = np.concatenate([templates.times[k] for k in pick]) + np.repeat(
+        rng.uniform(0, 1000, n), counts
+    )
+    medians = np.array([np.median(templates.mags[k]) for k in pick])
+    base = np.repeat(medians, counts)
+    periodic = rng.uniform(size=n) < PERIODIC_FRACTION
+    shape = rng.integers(0, len(SHAPES), n)
+    period = np.exp(rng.uniform(np.log(0.1), np.log(10.0), n))
+    amplitude = rng.uniform(0.05, 1.0, n) * periodic
+    phase0 = rng.uniform(size=n)
+    seg = np.repeat(np.arange(n), counts)
+    phase = (time / period[seg] + phase0[seg]) % 1.0
+    signal = np.zeros(time.size)
+    for s, name in enumerate(SHAPES):
+        rows = shape[seg] == s
+        signal[rows] = periodic_shape(name, phase[rows])
+    clean = base + amplitude[seg] * signal
+    band = np.array([templates.bands[k] for k in pick], dtype=object)
+    err = np.empty(time.size)
+    for name, lookup in templates.lookups.items():
+        rows = band[seg] == name
+        err[rows] = lookup.draw(clean[rows], rng)
+    ids = np.array([f"scale-{seed}-{first + j:09d}" for j in range(n)], dtype=object)
+    return pa.table({
+        "source_id": pa.array(np.repeat(ids, counts), pa.string()),
+        "time": time,
+        "mag": clean + rng.normal(0.0, err),
+        "mag_err": err,
+        "band": pa.array(np.repeat(band, counts), pa.string()),
+    })  # fmt: skip
+
+
+def make_scale_catalog(
+    templates: Templates, n_sources: int, out_dir: str | Path, seed: int = 0
+) -> list[Path]:
+    """Write (or complete) ``n_sources`` sources as ``part-NNNNN.parquet`` files of
+    :data:`PART_SOURCES` sources; existing parts are kept (generation resumes)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    for k, first in enumerate(range(0, n_sources, PART_SOURCES)):
+        path = out / f"part-{k:05d}.parquet"
+        if not path.exists():
+            part = _part(templates, first, min(PART_SOURCES, n_sources - first), seed)
+            write_parquet_atomic(part, path)
+        files.append(path)
+    return files
+
+
+class _MemorySampler:
+    """Peak resident memory of this process and each of its descendants (worker processes)."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        import psutil
+
+        self._psutil, self.interval = psutil, interval
+        self.peaks: dict[int, tuple[str, int]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        me = self._psutil.Process()
+        while not self._stop.is_set():
+            for proc in [me, *me.children(recursive=True)]:
+                try:
+                    rss = proc.memory_info().rss
+                    name = "driver" if proc.pid == me.pid else " ".join(proc.cmdline()[-2:])
+                except (self._psutil.NoSuchProcess, self._psutil.AccessDenied):
+                    continue
+                if rss > self.peaks.get(proc.pid, ("", 0))[1]:
+                    self.peaks[proc.pid] = (name, rss)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> _MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@dataclass(frozen=True)
+class ScaleReport:
+    """What a scale run measured (also written as ``scale_report.json`` beside the catalog)."""
+
+    n_sources: int
+    config: str
+    workers: int
+    light_curves: int
+    failures: int
+    partitions: int
+    partitions_computed: int
+    wall_seconds: float
+    sources_per_second: float
+    driver_peak_mib: float
+    worker_peak_mib: float  # the largest peak of any worker process
+    partition_epochs: int
+    core_hours_per_1e8: float  # workers x wall, scaled linearly to 10^8 sources
+    resumed: bool
+
+    def text(self) -> str:
+        return (
+            f"scale run: {self.n_sources:,} sources ({self.config} configuration), "
+            f"{self.workers} workers: {self.light_curves:,} light curves, {self.failures} "
+            f"failure records, {self.partitions} partitions ({self.partitions_computed} "
+            f"computed this time); {self.wall_seconds:,.0f} s wall, "
+            f"{self.sources_per_second:,.1f} sources/s; peak memory: worker "
+            f"{self.worker_peak_mib:,.0f} MiB, driver {self.driver_peak_mib:,.0f} MiB "
+            f"(partitions of {self.partition_epochs:,} epochs); "
+            f"{self.core_hours_per_1e8:,.0f} core-hours per 10^8 sources"
+            + (" [resumed: wall time is this session's part only]" if self.resumed else "")
+        )
+
+
+def run_scale(
+    n_sources: int,
+    workdir: str | Path,
+    *,
+    config: str = "default",
+    workers: int = 2,
+    templates: Templates | None = None,
+    data_dir: str | Path = "../shared/data",
+    seed: int = 0,
+) -> ScaleReport:
+    """Generate (or reuse) the catalog of ``n_sources`` sources in ``workdir`` and run it.
+
+    An interrupted run is resumed (``--resume``) on the next call with the same arguments.
+    """
+    from vsbatch.pipeline import run
+
+    work = Path(workdir)
+    templates = templates or shared_templates(data_dir)
+    source = work / f"input-{n_sources}-seed{seed}"
+    make_scale_catalog(templates, n_sources, source, seed)
+    output = work / f"catalog-{n_sources}-{config}"
+    resume = (output / STAGING_DIR).exists()
+    if output.exists() and not resume:
+        shutil.rmtree(output)
+    run_config = CONFIGS[config]
+    with _MemorySampler() as memory:
+        summary = run(str(source), output, run_config, ClusterSpec(workers=workers),
+                      resume=resume)  # fmt: skip
+    driver = max((rss for name, rss in memory.peaks.values() if name == "driver"), default=0)
+    worker = max((rss for name, rss in memory.peaks.values() if name != "driver"), default=0)
+    wall = summary.wall_seconds
+    report = ScaleReport(
+        n_sources=n_sources, config=config, workers=workers,
+        light_curves=summary.light_curves, failures=summary.failures,
+        partitions=summary.partitions, partitions_computed=summary.partitions_computed,
+        wall_seconds=round(wall, 1), sources_per_second=round(n_sources / wall, 2),
+        driver_peak_mib=round(driver / 2**20, 1), worker_peak_mib=round(worker / 2**20, 1),
+        partition_epochs=run_config.partition_epochs,
+        core_hours_per_1e8=round(workers * wall / 3600 * 1e8 / n_sources, 1), resumed=resume,
+    )  # fmt: skip
+    (output / "scale_report.json").write_text(json.dumps(asdict(report), indent=1) + "\n")
+    return report
+
+
+def main(argv: list[str]) -> int:
+    """``vsbatch bench --scale N [--light] [--workdir DIR] [--workers 2] [--data DIR]``."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="vsbatch bench --scale")
+    p.add_argument("--scale", type=int, required=True, help="number of sources")
+    p.add_argument("--light", action="store_true", help="fmax 5 c/d instead of the default 25")
+    p.add_argument("--workdir", default="vsbatch-scale", help="input and catalog folder")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--data", default="../shared/data", help="real cadences (../shared/data)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    started = time.monotonic()
+    report = run_scale(args.scale, args.workdir, config="light" if args.light else "default",
+                       workers=args.workers, data_dir=args.data, seed=args.seed)  # fmt: skip
+    print(report.text())
+    print(f"(including generation: {time.monotonic() - started:,.0f} s)")
+    return 0
