@@ -140,43 +140,55 @@ def _shape_params(kind: int, rng: np.random.Generator) -> tuple[float, float]:
 
 
 @dataclass(frozen=True)
-class _Templates:
-    """Real cadences (one per source and band) and the error look-up of each band."""
+class Cadences:
+    """Real light curves (one per source and band) and the (mag, err) look-up of each band.
+
+    What every generator injects into: the synthetic NN-FAP curves, the Blazhko training set
+    and the scale-run catalogs take time stamps from ``lcs`` and errors from ``lookups``.
+    """
 
     lcs: LightCurves
     ids: list[str]
-    bands: list[str]
+    bands: list[str]  # "" for light curves without a band
     lookups: dict[str, ErrorLookup]
+
+    @classmethod
+    def from_table(cls, table: pa.Table) -> Cadences:
+        """From a long table (source_id, time, mag, mag_err[, band]); bad rows dropped."""
+        lcs, keys = light_curves_from_table(table)
+        ids = [str(v) for v in keys.column("source_id").to_pylist()]
+        bands = ["" if v is None else str(v) for v in keys.column("band").to_pylist()]
+        seg_band = np.repeat(np.array(bands, dtype=object), lcs.counts)
+        lookups = {
+            band: ErrorLookup.from_pairs(lcs.mag[seg_band == band], lcs.err[seg_band == band])
+            for band in sorted(set(bands))
+        }
+        return cls(lcs, ids, bands, lookups)
+
+    def take(self, indices: np.ndarray) -> Cadences:
+        """The light curves at ``indices``, with the look-ups of all of them."""
+        return Cadences(self.lcs.take(indices), [self.ids[i] for i in indices],
+                        [self.bands[i] for i in indices], self.lookups)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Templates(Cadences):
+    """Cadences usable as NN-FAP templates, and which of them are real non-variable stars."""
+
     nonvariable: np.ndarray  # template indices of real non-variable stars
 
 
 def _templates(cadences: pa.Table, min_epochs: int, min_baseline: float) -> _Templates:
-    lcs, keys = light_curves_from_table(cadences)
-    ids = [str(v) for v in keys.column("source_id").to_pylist()]
-    bands = ["" if v is None else str(v) for v in keys.column("band").to_pylist()]
-    lookups = {}
-    seg_band = np.repeat(np.array(bands, dtype=object), lcs.counts)
-    for band in sorted(set(bands)):
-        rows = seg_band == band
-        lookups[band] = ErrorLookup.from_pairs(lcs.mag[rows], lcs.err[rows])
-    span = np.array(
-        [
-            lcs.time[b - 1] - lcs.time[a] if b > a else 0.0
-            for a, b in zip(lcs.offsets[:-1], lcs.offsets[1:], strict=True)
-        ]
-    )
-    usable = (lcs.counts >= min_epochs) & (span >= min_baseline)
+    every = Cadences.from_table(cadences)
+    usable = (every.lcs.counts >= min_epochs) & (every.lcs.time_span() >= min_baseline)
     if not usable.any():
         raise ValueError(
             f"no cadence in the table has >= {min_epochs} epochs over >= {min_baseline} days"
         )
-    idx = np.flatnonzero(usable)
-    stats = variability_stats(lcs.take(idx))
-    quiet = idx[np.abs(np.nan_to_num(stats.stetson_j, nan=np.inf)) < STETSON_NONVARIABLE]
-    sub = lcs.take(idx)
-    return _Templates(
-        sub, [ids[i] for i in idx], [bands[i] for i in idx], lookups, np.searchsorted(idx, quiet)
-    )
+    sub = every.take(np.flatnonzero(usable))
+    stats = variability_stats(sub.lcs)
+    quiet = np.flatnonzero(np.abs(np.nan_to_num(stats.stetson_j, nan=np.inf)) < STETSON_NONVARIABLE)
+    return _Templates(sub.lcs, sub.ids, sub.bands, sub.lookups, quiet)
 
 
 def _window(t: np.ndarray, max_epochs: int, rng: np.random.Generator) -> slice:

@@ -28,9 +28,8 @@ import pyarrow.parquet as pq
 
 from vsbatch.cluster import ClusterSpec
 from vsbatch.config import RunConfig
-from vsbatch.injection import ErrorLookup
+from vsbatch.injection import Cadences, ErrorLookup
 from vsbatch.io.catalog import write_parquet_atomic
-from vsbatch.represent.nnfap import light_curves_from_table
 from vsbatch.schema import STAGING_DIR
 from vsbatch.synthetic import SHAPES, periodic_shape
 
@@ -51,7 +50,7 @@ TEMPLATE_FILES = (
 
 @dataclass(frozen=True)
 class Templates:
-    """Real cadences: per template its epochs (time, mag, err) and the band's error look-up."""
+    """Windows of real cadences (time from 0, real magnitudes) and each band's error look-up."""
 
     times: list[np.ndarray]
     mags: list[np.ndarray]
@@ -59,33 +58,32 @@ class Templates:
     lookups: dict[str, ErrorLookup]
 
 
+LONG_COLUMNS = ["source_id", "time", "mag", "mag_err", "band"]
+
+
 def load_templates(tables: list[pa.Table], max_epochs: int = MAX_TEMPLATE_EPOCHS) -> Templates:
     """Templates from long tables; long curves give several windows of at most ``max_epochs``."""
-    times, mags, bands, pairs = [], [], [], {}
-    for table in tables:
-        lcs, keys = light_curves_from_table(table.select(
-            [c for c in ("source_id", "time", "mag", "mag_err", "band") if c in table.column_names]
-        ))  # fmt: skip
-        for i, band in enumerate(keys.column("band").to_pylist()):
-            t, m, e = lcs.segment(i)
-            name = str(band or "")
-            pairs.setdefault(name, []).append((m, e))
-            for lo in range(0, max(t.size - max_epochs, 0) + 1, max_epochs):
-                if t[lo : lo + max_epochs].size >= 20:
-                    times.append(t[lo : lo + max_epochs] - t[lo])
-                    mags.append(m[lo : lo + max_epochs])
-                    bands.append(name)
-    lookups = {}
-    for b, p in pairs.items():
-        mag, err = (np.concatenate(parts) for parts in zip(*p, strict=True))
-        lookups[b] = ErrorLookup.from_pairs(mag, err)
-    return Templates(times, mags, bands, lookups)
+    schema = pa.schema([("source_id", pa.string()), ("time", pa.float64()), ("mag", pa.float64()),
+                        ("mag_err", pa.float64()), ("band", pa.string())])  # fmt: skip
+    cadences = Cadences.from_table(
+        pa.concat_tables([t.select(LONG_COLUMNS).cast(schema) for t in tables])
+    )
+    times, mags, bands = [], [], []
+    for i, band in enumerate(cadences.bands):
+        t, m, _ = cadences.lcs.segment(i)
+        for lo in range(0, max(t.size - max_epochs, 0) + 1, max_epochs):
+            if t[lo : lo + max_epochs].size >= 20:
+                times.append(t[lo : lo + max_epochs] - t[lo])
+                mags.append(m[lo : lo + max_epochs])
+                bands.append(band)
+    return Templates(times, mags, bands, cadences.lookups)
 
 
 def shared_templates(data_dir: str | Path) -> Templates:
     """The real cadences of ``../shared/data`` (the sets in :data:`TEMPLATE_FILES`)."""
-    cols = ["source_id", "time", "mag", "mag_err", "band"]
-    return load_templates([pq.read_table(Path(data_dir) / f, columns=cols) for f in TEMPLATE_FILES])
+    return load_templates(
+        [pq.read_table(Path(data_dir) / f, columns=LONG_COLUMNS) for f in TEMPLATE_FILES]
+    )
 
 
 def _part(templates: Templates, first: int, n: int, seed: int) -> pa.Table:

@@ -57,8 +57,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vsbatch.injection import ErrorLookup
-from vsbatch.kernels.arrays import LightCurves
+from vsbatch.injection import Cadences
 from vsbatch.kernels.fourier import TWO_PI, fit_fourier
 from vsbatch.represent.nnfap import light_curves_from_table
 
@@ -81,16 +80,6 @@ class RrabShapes:
     ratios: np.ndarray  # (n_templates, ORDER) R_k1 (R_11 = 1)
     phases: np.ndarray  # (n_templates, ORDER) phi_k1 (phi_11 = 0), rad
     template_ids: list[str]
-
-
-@dataclass(frozen=True)
-class Cadences:
-    """Real light curves of one survey (all bands) and the error look-up of each band."""
-
-    lcs: LightCurves
-    bands: list[str]
-    ids: list[str]
-    lookups: dict[str, ErrorLookup]
 
 
 def ogle_rrab_parameters(root: Path = DATA_ROOT) -> pd.DataFrame:
@@ -130,19 +119,14 @@ def rrab_shapes(root: Path = DATA_ROOT) -> RrabShapes:
 
 
 def read_cadences(survey: str, root: Path = DATA_ROOT) -> Cadences:
-    """Real cadences and (mag, err) pairs of ``survey`` (ogle, asas or eros)."""
+    """Real cadences and (mag, err) pairs of ``survey`` (ogle, asas or eros), long enough for
+    the 10th-order fit."""
     path = {"ogle": "ogle-blg-rrab/lightcurves.parquet",
             "asas": "asas-i-rrlyrae/lightcurves.parquet",
             "eros": "eros1-lmc/train.parquet"}[survey]  # fmt: skip
     table = pq.read_table(root / path, columns=["source_id", "time", "mag", "mag_err", "band"])
-    lcs, keys = light_curves_from_table(table)
-    bands = [str(b) for b in keys.column("band").to_pylist()]
-    seg_band = np.repeat(np.array(bands, dtype=object), lcs.counts)
-    lookups = {b: ErrorLookup.from_pairs(lcs.mag[seg_band == b], lcs.err[seg_band == b])
-               for b in sorted(set(bands))}  # fmt: skip
-    keep = np.flatnonzero(lcs.counts >= 2 * ORDER + 1 + 10)
-    ids = [str(v) for v in keys.column("source_id").to_pylist()]
-    return Cadences(lcs.take(keep), [bands[i] for i in keep], [ids[i] for i in keep], lookups)
+    cadences = Cadences.from_table(table)
+    return cadences.take(np.flatnonzero(cadences.lcs.counts >= 2 * ORDER + 1 + 10))
 
 
 def pulsation_shape(amplitudes: np.ndarray, phases: np.ndarray, theta: np.ndarray) -> np.ndarray:
