@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -410,9 +411,9 @@ def _plan(
         tree = PixelTree(spec.pixels).refine(keys, costs, bound)
     else:
         tree = PartitionTree.build(keys, costs, bound)
-    epochs: dict[str, int] = {}
-    for idx, n in zip(tree.assign(keys), costs, strict=True):
-        epochs[tree.names[idx]] = epochs.get(tree.names[idx], 0) + int(n)
+    names, leaf = tree.names, tree.assign(keys)
+    totals = np.bincount(leaf, weights=costs, minlength=len(names))
+    epochs = {names[i]: int(totals[i]) for i in np.flatnonzero(np.bincount(leaf))}
     schema = summaries[0].schema
     return _Plan(
         run_id=datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8],

@@ -6,11 +6,13 @@ cluster, and that a worker's memory is bounded by the partition size, not by the
 catalog is written in parts of ``PART_SOURCES`` sources, so generation itself is bounded and
 resumable; the run uses ``--resume`` semantics, so a scale run may span sessions.
 
-Cadences: real time stamps and real (mag, err) pairs of the given template light curves
-(``../shared/data``: ASAS I, EROS-1 B+R, MACHO, OGLE bulge; windows of at most
-``MAX_TEMPLATE_EPOCHS`` epochs), so the epoch counts, gaps and error distributions are a
-survey's. Signals: 60 % periodic (RRab-like, sinusoid, eclipsing; periods log-uniform 0.1-10 d,
-amplitudes 0.05-1 mag), 40 % constant; each point scattered by its looked-up error.
+Cadences: real time stamps and real (mag, err) pairs of real stars, all their bands together
+(``../shared/data``: ASAS I, EROS-1 B+R, MACHO R+B, OGLE bulge I, SDSS Stripe 82 ugriz;
+windows of at most ``MAX_TEMPLATE_EPOCHS`` epochs), each survey drawn equally often, so the
+epoch counts, gaps, band mixes and error distributions are surveys' (median about 280 epochs
+per source). Signals: 60 % periodic (RRab-like, sinusoid, eclipsing; periods log-uniform
+0.1-10 d, amplitudes 0.05-1 mag, the same in every band), 40 % constant; each point scattered
+by an error looked up from its band's real (mag, err) pairs.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from vsbatch.synthetic import SHAPES, periodic_shape
 PART_SOURCES = 20_000
 MAX_TEMPLATE_EPOCHS = 600
 PERIODIC_FRACTION = 0.6
+# an error is one of the 10 real (mag, err) pairs nearest in magnitude (bands hold 10^4-10^6)
+ERROR_NEIGHBOURS = 10
 CONFIGS = {
     "default": RunConfig(),
     "light": RunConfig(fmax=5.0),  # no PDM (not a default stage), no models
@@ -45,38 +49,76 @@ TEMPLATE_FILES = (
     "eros1-lmc/train.parquet",
     "macho-lmc/lightcurves.parquet",
     "ogle-blg-rrab/lightcurves.parquet",
+    "sdss-s82-rrlyrae/lightcurves.parquet",
 )
 
 
 @dataclass(frozen=True)
 class Templates:
-    """Windows of real cadences (time from 0, real magnitudes) and each band's error look-up."""
+    """Windows of real stars' cadences, all bands together, and each band's error look-up.
+
+    Per window: time from 0, the band of each epoch and that band's real median magnitude
+    (the synthetic signal is added to it), and which survey (input table) it came from.
+    """
 
     times: list[np.ndarray]
-    mags: list[np.ndarray]
-    bands: list[str]
+    bands: list[np.ndarray]
+    bases: list[np.ndarray]
+    surveys: np.ndarray
     lookups: dict[str, ErrorLookup]
+
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` window indices: a survey uniformly, then one of its windows uniformly.
+
+        Why: drawing windows uniformly would let the survey with the most stars set the
+        cadence; surveys weighted equally give a mix of epoch counts like a multi-survey archive.
+        """
+        order = np.argsort(self.surveys, kind="stable")
+        sizes = np.bincount(self.surveys)
+        present = np.flatnonzero(sizes)
+        starts = np.concatenate([[0], np.cumsum(sizes)])[present]
+        survey = rng.integers(0, present.size, n)
+        within = (rng.uniform(size=n) * sizes[present][survey]).astype(np.int64)
+        return order[starts[survey] + within]
 
 
 LONG_COLUMNS = ["source_id", "time", "mag", "mag_err", "band"]
+_LONG_SCHEMA = pa.schema([("source_id", pa.string()), ("time", pa.float64()),
+                          ("mag", pa.float64()), ("mag_err", pa.float64()),
+                          ("band", pa.string())])  # fmt: skip
 
 
 def load_templates(tables: list[pa.Table], max_epochs: int = MAX_TEMPLATE_EPOCHS) -> Templates:
-    """Templates from long tables; long curves give several windows of at most ``max_epochs``."""
-    schema = pa.schema([("source_id", pa.string()), ("time", pa.float64()), ("mag", pa.float64()),
-                        ("mag_err", pa.float64()), ("band", pa.string())])  # fmt: skip
-    cadences = Cadences.from_table(
-        pa.concat_tables([t.select(LONG_COLUMNS).cast(schema) for t in tables])
-    )
-    times, mags, bands = [], [], []
-    for i, band in enumerate(cadences.bands):
-        t, m, _ = cadences.lcs.segment(i)
-        for lo in range(0, max(t.size - max_epochs, 0) + 1, max_epochs):
-            if t[lo : lo + max_epochs].size >= 20:
-                times.append(t[lo : lo + max_epochs] - t[lo])
-                mags.append(m[lo : lo + max_epochs])
-                bands.append(band)
-    return Templates(times, mags, bands, cadences.lookups)
+    """Templates from long tables, one survey per table; a star observed longer than
+    ``max_epochs`` epochs (all bands counted) gives several consecutive windows."""
+    times, bands, bases, surveys, pairs = [], [], [], [], {}
+    for survey, table in enumerate(tables):
+        cadences = Cadences.from_table(table.select(LONG_COLUMNS).cast(_LONG_SCHEMA))
+        for band, lookup in cadences.lookups.items():
+            pairs.setdefault(band, []).append(lookup)
+        ids = np.array(cadences.ids, dtype=object)
+        first = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+        for lo, hi in zip(first, np.r_[first[1:], ids.size], strict=True):
+            segments = [cadences.lcs.segment(i) for i in range(lo, hi)]
+            t = np.concatenate([seg[0] for seg in segments])
+            band = np.repeat(np.array(cadences.bands[lo:hi], dtype=object),
+                             [seg[0].size for seg in segments])  # fmt: skip
+            base = np.concatenate([np.full(seg[1].size, np.median(seg[1])) for seg in segments])
+            order = np.argsort(t, kind="stable")
+            for w in range(0, t.size, max_epochs):
+                window = order[w : w + max_epochs]
+                if window.size >= 20:
+                    times.append(t[window] - t[window[0]])
+                    bands.append(band[window])
+                    bases.append(base[window])
+                    surveys.append(survey)
+    lookups = {
+        band: ErrorLookup.from_pairs(
+            np.concatenate([lk.mag for lk in found]), np.concatenate([lk.err for lk in found])
+        )  # fmt: skip
+        for band, found in pairs.items()
+    }
+    return Templates(times, bands, bases, np.array(surveys, dtype=np.int64), lookups)
 
 
 def shared_templates(data_dir: str | Path) -> Templates:
@@ -89,13 +131,13 @@ def shared_templates(data_dir: str | Path) -> Templates:
 def _part(templates: Templates, first: int, n: int, seed: int) -> pa.Table:
     """Sources ``first .. first + n - 1``: the same seed and index give the same epochs."""
     rng = np.random.default_rng([seed, first])
-    pick = rng.integers(0, len(templates.times), n)
+    pick = templates.draw(rng, n)
     counts = np.array([templates.times[k].size for k in pick])
     time = np.concatenate([templates.times[k] for k in pick]) + np.repeat(
         rng.uniform(0, 1000, n), counts
     )
-    medians = np.array([np.median(templates.mags[k]) for k in pick])
-    base = np.repeat(medians, counts)
+    base = np.concatenate([templates.bases[k] for k in pick])
+    band = np.concatenate([templates.bands[k] for k in pick])
     periodic = rng.uniform(size=n) < PERIODIC_FRACTION
     shape = rng.integers(0, len(SHAPES), n)
     period = np.exp(rng.uniform(np.log(0.1), np.log(10.0), n))
@@ -108,18 +150,17 @@ def _part(templates: Templates, first: int, n: int, seed: int) -> pa.Table:
         rows = shape[seg] == s
         signal[rows] = periodic_shape(name, phase[rows])
     clean = base + amplitude[seg] * signal
-    band = np.array([templates.bands[k] for k in pick], dtype=object)
     err = np.empty(time.size)
     for name, lookup in templates.lookups.items():
-        rows = band[seg] == name
-        err[rows] = lookup.draw(clean[rows], rng)
+        rows = band == name
+        err[rows] = lookup.draw(clean[rows], rng, k=ERROR_NEIGHBOURS)
     ids = np.array([f"scale-{seed}-{first + j:09d}" for j in range(n)], dtype=object)
     return pa.table({
         "source_id": pa.array(np.repeat(ids, counts), pa.string()),
         "time": time,
         "mag": clean + rng.normal(0.0, err),
         "mag_err": err,
-        "band": pa.array(np.repeat(band, counts), pa.string()),
+        "band": pa.array(band, pa.string()),
     })  # fmt: skip
 
 

@@ -29,12 +29,17 @@ def write_pieces(
     table: pa.Table, tree: PartitionTree | PixelTree, staging: Path, unit: int
 ) -> dict[str, int]:
     """Split a unit's rows by partition into IPC pieces; returns rows written per partition."""
+    if table.num_rows == 0:
+        return {}
     leaf = tree.leaves_of_rows(table)
+    order = np.argsort(leaf, kind="stable")  # one sort, then a slice per partition
+    table, leaf = table.take(order), leaf[order]
+    bounds = np.flatnonzero(np.r_[True, leaf[1:] != leaf[:-1], True])
     written = {}
     names = tree.names
-    for idx in np.unique(leaf):
-        part = names[idx]
-        rows = table.filter(pa.array(leaf == idx))
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        part = names[leaf[lo]]
+        rows = table.slice(lo, hi - lo)
         path = staging / SHUFFLE_DIR / part / f"u{unit:06d}.arrow"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
