@@ -42,7 +42,9 @@ PERIODIC_FRACTION = 0.6
 ERROR_NEIGHBOURS = 10
 CONFIGS = {
     "default": RunConfig(),
-    "light": RunConfig(fmax=5.0),  # no PDM (not a default stage), no models
+    # a first pass over a large archive: statistics, period + Baluev FAP and Fourier parameters
+    # up to 5 c/d (no multiband period, frequency analysis, dm-dt, PDM or models)
+    "light": RunConfig(fmax=5.0, stages=("stats", "period", "fourier")),
 }
 TEMPLATE_FILES = (
     "asas-i-rrlyrae/lightcurves.parquet",
@@ -297,7 +299,9 @@ def main(argv: list[str]) -> int:
 
     p = argparse.ArgumentParser(prog="vsbatch bench --scale")
     p.add_argument("--scale", type=int, required=True, help="number of sources")
-    p.add_argument("--light", action="store_true", help="fmax 5 c/d instead of the default 25")
+    p.add_argument(
+        "--light", action="store_true", help="fmax 5 c/d; stats, period and Fourier stages only"
+    )
     p.add_argument("--workdir", default="vsbatch-scale", help="input and catalog folder")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--data", default="../shared/data", help="real cadences (../shared/data)")
