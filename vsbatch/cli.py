@@ -66,12 +66,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         if not args.input or not args.output:
             raise UsageError("vsbatch run needs INPUT and -o CATALOG (or --job FILE)")
+        cluster = ClusterSpec(
+            cluster="none" if args.no_cluster else args.cluster,
+            workers=args.workers,
+            threads_per_worker=args.threads_per_worker,
+            memory_limit=args.memory_limit,
+            gpus=args.gpus,
+        )
         if args.model:
-            from vsbatch.stages.classify import classify_catalog, is_catalog_parameters
+            from vsbatch.io.catalogue_tables import is_catalog_parameters
+            from vsbatch.pipeline import classify_catalog
 
             if is_catalog_parameters(args.input):  # one row per source, no epochs (issue 5)
+                if args.resume or args.update:
+                    raise UsageError(
+                        "--resume and --update need light curves; run a catalogue-parameters "
+                        "input again with --overwrite"
+                    )
                 result = classify_catalog(args.input, args.output, tuple(args.model),
-                                          overwrite=args.overwrite)  # fmt: skip
+                                          overwrite=args.overwrite, cluster=cluster)  # fmt: skip
                 print(result.text())
                 return 0
         source, output, mode, keep_going = (
@@ -98,13 +111,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             dmdt_max_pairs=args.dmdt_max_pairs,
             seed=args.seed,
             models=tuple(args.model),
-        )
-        cluster = ClusterSpec(
-            cluster="none" if args.no_cluster else args.cluster,
-            workers=args.workers,
-            threads_per_worker=args.threads_per_worker,
-            memory_limit=args.memory_limit,
-            gpus=args.gpus,
+            type_column=args.type_column,
+            blazhko_cuts=args.blazhko_cuts,
         )
     summary = run(
         source,
@@ -164,13 +172,19 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from vsbatch.report import report
 
-    s = report(args.catalog, args.output, sample_cap=args.sample_cap, seed=args.seed)
+    s = report(args.catalog, args.output, sample_cap=args.sample_cap, seed=args.seed,
+               candidates_png=args.blazhko_candidates, per_class=args.per_class,
+               input=args.input)  # fmt: skip
     for warning in s.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(
         f"{s.output}: {s.n_images} figures, {s.light_curves} light curves, {s.sources} sources, "
         f"{s.failures} failure records, {s.seconds:.1f} s"
     )
+    if s.candidates is not None:
+        counts = [sum(c.blazhko_class == k for c in s.candidates.candidates) for k in ("BL", "nBL")]
+        print(f"{s.candidates.output}: {counts[0]} BL and {counts[1]} nBL candidates of "
+              f"{s.candidates.model}")  # fmt: skip
     return 0
 
 
@@ -210,7 +224,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from vsbatch.models.kinds import TrainRequest, model_kind
+    from vsbatch.models.kinds import TrainRequest, train
 
     request = TrainRequest(
         kind=args.kind,
@@ -227,8 +241,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         cluster=args.cluster,
         workers=args.workers,
         command=args.command_line,
+        resume=args.resume,
     )
-    artifact = model_kind(args.kind).part("train")(request)
+    artifact = train(request)
     print(f"{args.output}: {artifact.version_tag}")
     return 0
 
@@ -273,6 +288,8 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from vsbatch.config import BLAZHKO_CUTS
+
     parser = argparse.ArgumentParser(prog="vsbatch", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"vsbatch {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -324,6 +341,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME_OR_PATH",
         help="apply a model (shipped name such as nnfap, or an artifact folder); repeatable",
+    )
+    g.add_argument(
+        "--type-column",
+        metavar="NAME",
+        help="blazhko model: per-source input column whose values starting with RRab mark the "
+        "sources it scores (default: the model card's type, then label, else its rule)",
+    )
+    g.add_argument(
+        "--blazhko-cuts",
+        default="none",
+        choices=BLAZHKO_CUTS,
+        help="blazhko model: score only RRab passing Jiang et al. (2025) Sect. 2 cuts: paper = "
+        "> 350 epochs, mean mag < 18; paper-mc adds mean error < 0.025, amplitude > 0.2 and "
+        "> -5 log10(P) - 1 (default none: the cuts exclude sparse surveys such as ASAS)",
     )
     p.add_argument(
         "--column",
@@ -377,6 +408,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="report.html")
     p.add_argument("--sample-cap", type=int, default=20_000, help="points per scatter plot")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--blazhko-candidates",
+        metavar="PNG",
+        help="also draw the phased light curves of the most confident BL and nBL candidates of "
+        "the catalog's blazhko model (reads their input epochs), here and in the report",
+    )
+    p.add_argument("--per-class", type=int, default=4, help="candidates per class (BL, nBL)")
+    p.add_argument("--input", help="where the input is now, if not where the manifest says")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("inspect", help="one source: light curve, periodogram, fold, spectra, dm-dt")
@@ -409,6 +448,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster", default="local", help="where shards are built (as vsbatch run)")
     p.add_argument(
         "--workers", type=int, default=1, help="Dask worker processes training data-parallel (DDP)"
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the checkpoint in the output folder (written after every epoch; "
+        "blazhko); raise --epochs to train further",
     )
     p.set_defaults(func=_cmd_train)
 

@@ -16,6 +16,11 @@ ALL_STAGES = ("stats", "period", "multiband", "pdm", "fourier", "freqanalysis", 
 # PDM is opt-in: on the default grid it costs about 3x all other stages together (README).
 DEFAULT_STAGES = ("stats", "period", "multiband", "fourier", "freqanalysis", "dmdt")
 FOLD_PERIOD_MODES = ("auto", "search", "catalog")
+# Sample cuts of the Blazhko paper's Section 2 (vsbatch.stages.blazhko.paper_sample_cuts)
+BLAZHKO_CUTS = ("none", "paper", "paper-mc")
+# options added after catalogs were made: hashed only when not at their default, so an update
+# or resume of an older catalog is not recomputed (or refused) because the option appeared
+_HASHED_WHEN_SET = {"type_column": None, "blazhko_cuts": "none"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,10 @@ class RunConfig:
     # models run after the stages (names of shipped artifacts or artifact folders)
     models: tuple[str, ...] = ()
     model_batch_size: int = 1024
+    # Blazhko model: the per-source input column naming RRab sources (None: the model card's
+    # rrab_selection), and which RRab it scores (paper cuts exclude sparse surveys: off)
+    type_column: str | None = None
+    blazhko_cuts: str = "none"
 
     def __post_init__(self) -> None:
         if self.min_epochs < 1:
@@ -59,6 +68,12 @@ class RunConfig:
             raise ValueError("fmax and samples_per_peak must be positive, top_k at least 1")
         if self.fourier_order < 1:
             raise ValueError("fourier_order must be at least 1")
+        if self.blazhko_cuts not in BLAZHKO_CUTS:
+            raise ValueError(f"blazhko_cuts must be one of {BLAZHKO_CUTS}")
+        if self.blazhko_cuts == "paper-mc" and "fourier" not in self.stages:
+            raise ValueError("blazhko_cuts=paper-mc needs the fourier stage (its amplitude)")
+        if self.type_column is not None and not self.type_column.strip():
+            raise ValueError("type_column must be a column name")
         needs_period = {"multiband", "pdm", "fourier", "freqanalysis"} & set(self.stages)
         if needs_period and "period" not in self.stages and self.fold_period != "catalog":
             raise ValueError(
@@ -73,6 +88,9 @@ class RunConfig:
         bound), the vsbatch version and the sha256 of every model's weights."""
         content = self.to_dict()
         content.pop("partition_epochs")
+        for key, default in _HASHED_WHEN_SET.items():  # older catalogs keep their hash
+            if content[key] == default:
+                content.pop(key)
         content["vsbatch_version"] = __version__
         content["model_hashes"] = list(model_hashes)
         text = json.dumps(content, sort_keys=True)

@@ -283,6 +283,12 @@ def run(
     root = Path(output)
     check_output_state(root, resume, overwrite, update)
     spec, skipped = open_input(source, config.column_map, keep_going)
+    per_source = [spec.output_name(c) for c in spec.extra_columns]
+    if config.type_column is not None and config.type_column not in per_source:
+        raise UsageError(
+            f"{source}: --type-column {config.type_column!r} is not a column of the input "
+            f"(per-source columns: {', '.join(per_source) or 'none'})"
+        )
     models = resolve_models(config.models)
     run_hash = config.content_hash(tuple(m.sha256 for m in models))
     previous = read_manifest(root)
@@ -675,3 +681,186 @@ def build_shards(
         root / SHARDS_FILE,
     )
     return ShardSet(root, tuple(root / f for f in files), rows, plan.n_sources)
+
+
+# --- catalogue-parameters input: one row per source, no epochs (issue 5) ----------------------
+
+
+def _catalog_partition_task(
+    name: str, models: list[ModelRef], schema: pa.Schema, staging: str, batch_rows: int
+) -> tuple[PartitionRecord, int]:
+    """Classify one partition's catalogue rows and stage its catalog file and failure records
+    (the counterpart of :func:`_partition_task`); returns its record and how many rows every
+    model classified."""
+    from vsbatch.models.artifacts import table_fingerprint
+    from vsbatch.stages.classify import classify_parameter_rows
+
+    rows = read_pieces(Path(staging), name).sort_by("source_id")
+    catalog, failures, scored = classify_parameter_rows(rows, name, models, schema, batch_rows)
+    rel, digest = _write_output(Path(staging), name, catalog, failures.to_table(), HIVE)
+    sources = len(pc.unique(rows.column("source_id")))
+    record = PartitionRecord(
+        name, rel, rows.num_rows, sources, len(failures), 0, table_fingerprint(rows), digest
+    )
+    return record, scored
+
+
+def _catalogue_plan(
+    source: str, table: pa.Table, config: RunConfig, models: list[ModelRef]
+) -> _Plan:
+    """A run plan for a catalogue-parameters table: partitions of the source-id hash tree
+    holding at most ``config.partition_epochs`` rows (a row costs one, having no epochs),
+    every column but ``source_id`` and ``band`` carried."""
+    ids = pc.value_counts(table.column("source_id"))
+    counts = ids.field("counts").to_numpy().astype(np.int64)
+    keys = source_keys(ids.field("values"))
+    tree = PartitionTree.build(keys, counts, config.partition_epochs)
+    rows = np.bincount(tree.assign(keys), weights=counts, minlength=len(tree.names))
+    path = Path(source)
+    carried = [c for c in table.column_names if c not in ("source_id", "band")]
+    return _Plan(
+        run_id=datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8],
+        input_files=[
+            [str(f), f.stat().st_size]
+            for f in (sorted(path.rglob("*.parquet")) if path.is_dir() else [path])
+        ],
+        config=config.to_dict(),
+        tree=tree.to_json(),
+        carried=carried,
+        carried_types=[str(table.schema.field(c).type) for c in carried],
+        source_id_type=str(table.schema.field("source_id").type),
+        n_sources=len(ids),
+        partition_epochs={tree.names[i]: int(rows[i]) for i in np.flatnonzero(rows)},
+        read_failures=[],
+        carried_input_names=carried,
+        models=[asdict(r) for r in models],
+        run_hash=config.content_hash(tuple(r.sha256 for r in models)),
+        layout=HIVE,
+    )
+
+
+@dataclass(frozen=True)
+class CatalogClassification:
+    """What :func:`classify_catalog` committed."""
+
+    catalog: Path
+    run_id: str
+    rows: int
+    classified: int
+    failures: int
+    partitions: int
+    seconds: float
+    models: tuple[str, ...]
+
+    def text(self) -> str:
+        rate = self.rows / self.seconds if self.seconds > 0 else float("inf")
+        return (
+            f"vsbatch run {self.run_id} (catalogue parameters): {self.rows} rows, "
+            f"{self.classified} classified by {', '.join(self.models)}, {self.failures} failure "
+            f"records, {self.partitions} partitions, {self.seconds:.1f} s wall, {rate:,.0f} "
+            f"rows/s -> {self.catalog}"
+        )
+
+
+def classify_catalog(
+    source: str,
+    output: str | Path,
+    models: tuple[str, ...],
+    *,
+    overwrite: bool = False,
+    cluster: ClusterSpec | None = None,
+    partition_rows: int = 50_000,
+) -> CatalogClassification:
+    """Classify a catalogue-parameters table (no epochs) with ``catalog-cnn-lstm`` models and
+    commit the result as a vsbatch catalog.
+
+    Why its own driver: such an input has nothing to clean or fit, each row is one source.
+    The rest is a light-curve run's machinery: rows are split into partitions of the source-id
+    hash tree (at most ``partition_rows`` rows each) through the staging folder, each partition
+    is classified as a task on ``cluster`` (in this process by default), and the partition
+    files, the failures table (a row per model for every row whose period or amplitude is
+    missing, infinite or out of range; such rows stay in the catalog with null classes) and
+    the manifest are committed last, so readers see the previous catalog or the whole new one.
+    Columns: the input's, then ``<name>_class``, ``<name>_p_<class>``, ``<name>_version``.
+    """
+    from vsbatch.io.catalogue_tables import read_catalog_parameters
+    from vsbatch.stages.classify import CATALOG_KIND, catalog_parameters_schema
+
+    started = time.monotonic()
+    root = Path(output)
+    check_output_state(root, resume=False, overwrite=overwrite, update=False)
+    refs = resolve_models(tuple(models))
+    wrong = [r.name for r in refs if r.kind != CATALOG_KIND]
+    if wrong:
+        raise UsageError(
+            f"a catalogue-parameters input has no light curves; model(s) "
+            f"{', '.join(wrong)} need them (use {CATALOG_KIND})"
+        )
+    table = read_catalog_parameters(source)
+    if table.num_rows == 0:
+        raise InputError(f"{source}: the catalogue-parameters table has no rows")
+    if table.column("source_id").null_count:
+        n_null = table.column("source_id").null_count
+        raise InputError(f"{source}: {n_null} rows have a null source_id")
+    config = RunConfig(stages=(), models=tuple(models), partition_epochs=partition_rows)
+    plan = _catalogue_plan(source, table, config, refs)
+    schema = catalog_parameters_schema(table.schema, refs)
+    staging = root / STAGING_DIR / plan.run_id
+    try:
+        shutil.rmtree(root / STAGING_DIR, ignore_errors=True)  # no resume: start afresh
+        write_json_atomic(_plan_json(plan), staging / PLAN_FILE)
+        write_pieces(table, plan.partition_tree, staging, 0)
+        todo = sorted(plan.partition_epochs)
+        progress = _Progress("classify", len(todo))
+        records, classified = {}, 0
+        args = (refs, schema, str(staging), config.model_batch_size)
+        with open_runner(cluster or ClusterSpec(cluster="none")) as runner:
+            for name, result, error in runner.map_unordered(_catalog_partition_task, todo, *args):
+                progress.step()
+                if error is not None:
+                    _failed(name, error, staging, keep_going=False)  # raises
+                records[name], n_ok = result
+                classified += n_ok
+        failures = _collect_failures(plan, staging, records, root, None, {})
+        seconds = time.monotonic() - started
+        manifest = Manifest(
+            run_id=plan.run_id,
+            vsbatch_version=__version__,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            input=str(source),
+            config=plan.config,
+            config_hash=plan.run_hash,
+            partition_tree=plan.tree,
+            partitions=sorted(records.values(), key=lambda r: r.name),
+            failures_file=FAILURES_FILE,
+            failures_rows=failures.num_rows,
+            carried_columns=plan.carried,
+            source_id_type=plan.source_id_type,
+            stats={
+                "input_kind": "catalogue parameters (one row per source, no epochs)",
+                "input_sources": plan.n_sources,
+                "input_rows": table.num_rows,
+                "classified_rows": classified,
+                "wall_seconds_last_run": round(seconds, 3),
+                "rows_per_second": round(table.num_rows / seconds, 1),
+                "partitions_computed_last_run": len(records),
+            },
+            models=plan.models,
+            layout=plan.layout,
+        )
+        commit(root, staging / OUT_DIR, manifest, failures)
+    except OSError as exc:
+        full = storage_error(exc, root)
+        if full is None:
+            raise
+        raise full from exc
+    return CatalogClassification(
+        root,
+        plan.run_id,
+        table.num_rows,
+        classified,
+        failures.num_rows,
+        len(records),
+        time.monotonic() - started,
+        tuple(r.name for r in refs),
+    )

@@ -9,7 +9,11 @@ What it shows, and why each piece is there:
   paper's Figs. 7-10, where RRab, RRc and Blazhko stars separate) and the distribution of the
   Baluev false-alarm probability -- the plots an astronomer looks at first to judge a catalog;
 - confusion matrices and ROC curves of the evaluation results stored with the catalog
-  (``CATALOG/_evaluation/*.json``, format below), when there are any.
+  (``CATALOG/_evaluation/*.json``, format below), when there are any;
+- on request (``candidates_png``, ``vsbatch report --blazhko-candidates PNG``), the phased light
+  curves of the most confident BL and nBL candidates of a Blazhko model column
+  (:func:`blazhko_candidates`), also written as a PNG: a P_BL is only believed after looking at
+  the folds behind it. This figure, unlike the others, reads the candidates' input epochs.
 
 Scale: whatever its size, the catalog is read in three DuckDB scans: (1) counts and exact
 ranges; (2) a sample of up to ``RANGE_SAMPLE`` rows in the order of a seeded hash of
@@ -56,6 +60,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import matplotlib
@@ -72,6 +77,12 @@ from vsbatch.errors import UsageError
 from vsbatch.io.catalog import Catalog, open_catalog, write_json_atomic
 from vsbatch.query import connect
 from vsbatch.schema import table_schema
+
+if TYPE_CHECKING:
+    from vsbatch.config import RunConfig
+    from vsbatch.kernels.arrays import LightCurves
+    from vsbatch.kernels.fourier import FourierFit
+    from vsbatch.represent.phased_image import ImageSpec
 
 EVALUATION_DIR = "_evaluation"
 SAMPLE_CAP = 20_000
@@ -141,10 +152,34 @@ class ReportSummary:
     evaluations: tuple[str, ...]  # names of the evaluation files rendered
     warnings: tuple[str, ...]
     seconds: float
+    candidates: CandidatesSummary | None = None
 
     @property
     def n_images(self) -> int:
         return len(self.figures)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One light curve of the Blazhko candidates figure."""
+
+    source_id: object
+    band: str | None
+    p_bl: float
+    blazhko_class: str
+    fa_class: str | None
+    fold_period: float
+    n_drawn: int  # epochs inside the 0.35 mag clipping, drawn as points
+
+
+@dataclass(frozen=True)
+class CandidatesSummary:
+    """What :func:`blazhko_candidates` drew: the model column, the stars and the panels."""
+
+    output: Path
+    model: str
+    candidates: tuple[Candidate, ...]
+    figure: FigureInfo
 
 
 @dataclass(frozen=True)
@@ -913,6 +948,199 @@ def _evaluation_figure(name: str, ev: Evaluation) -> _Rendered | None:
     return _Rendered(info, png_bytes(fig))
 
 
+# ----------------------------------------------------------------------------- Blazhko candidates
+
+
+def blazhko_candidates(
+    catalog_path: str | os.PathLike,
+    output_png: str | os.PathLike,
+    *,
+    per_class: int = 4,
+    input: str | os.PathLike | None = None,  # named as the CLI's --input
+    model: str | None = None,
+) -> CandidatesSummary:
+    """PNG of the phased light curves of the ``per_class`` highest-P_BL BL and lowest-P_BL nBL
+    light curves of a Blazhko model's columns (``<name>_p_bl``, ``<name>_class``).
+
+    ``model`` names one of the manifest's blazhko models (default: the first). Each panel is
+    the curve as the network saw it: the input epochs under the run's row policy, folded on the
+    run's fold period with maximum light of the 10th-order fit at phase 0, minus the median of
+    the epochs kept by the 0.35 mag clipping, in the image frame (the model card's
+    representation); clipped epochs are crosses, the fit a line. Raises UsageError when the
+    catalog has no blazhko model and InputError when a candidate's epochs are not in the input.
+    """
+    with matplotlib.rc_context(STYLE):
+        rendered, name, chosen = _candidates(catalog_path, per_class, input, model)
+    out = Path(output_png)
+    _write_png(rendered.png, out)
+    return CandidatesSummary(out, name, chosen, rendered.info)
+
+
+def _write_png(data: bytes, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, out)
+
+
+def _blazhko_model(cat: Catalog, model: str | None) -> dict:
+    found = [m for m in _models(cat) if m.get("kind") == "blazhko"]
+    chosen = [m for m in found if model is None or m.get("name") == model]
+    if not chosen:
+        names = ", ".join(str(m.get("name")) for m in found) or "none"
+        which = f"blazhko model {model!r}" if model else "blazhko model"
+        raise UsageError(
+            f"{cat.root}: no {which} in the manifest (blazhko models: {names}); run vsbatch run "
+            "--model BLAZHKO_FOLDER first"
+        )
+    return chosen[0]
+
+
+def _candidate_rows(catalog_path: str | os.PathLike, prefix: str, per_class: int) -> list[dict]:
+    """The most confident BL and nBL rows (ties broken by id and band), BL first."""
+    con = connect(catalog_path)
+    try:
+        cols = {r[0] for r in con.execute("DESCRIBE catalog").fetchall()}
+        extra = [c for c in ("fa_class", "period", "catalog_period") if c in cols]
+        select = ", ".join(["source_id", "band", _q(f"{prefix}_p_bl") + " AS p_bl",
+                            _q(f"{prefix}_class") + " AS cls", *map(_q, extra)])  # fmt: skip
+        rows = []
+        for cls, order in (("BL", "DESC"), ("nBL", "ASC")):
+            sql = (f"SELECT {select} FROM catalog WHERE {_q(f'{prefix}_class')} = ? "
+                   f"ORDER BY p_bl {order}, source_id, band LIMIT ?")  # fmt: skip
+            values = con.execute(sql, [cls, per_class]).fetchall()
+            names = [d[0] for d in con.description]
+            rows += [dict(zip(names, v, strict=True)) for v in values]
+    finally:
+        con.close()
+    return rows
+
+
+@dataclass(frozen=True)
+class _Folded:
+    """Candidates' light curves folded as their Blazhko images are drawn."""
+
+    rows: list[dict]  # catalog rows, BL first
+    lcs: LightCurves  # one segment per row
+    period: np.ndarray
+    zero: np.ndarray  # phase of maximum light of the fit (t0 = 0): the image's phase 0
+    phase: np.ndarray  # flat, maximum light at 0
+    fit: FourierFit
+
+
+def _fold_candidates(rows: list[dict], source: str, config: RunConfig, spec: ImageSpec) -> _Folded:
+    """Read the rows' epochs, apply the run's row policy and fold on the run's fold period."""
+    import pyarrow as pa
+
+    from vsbatch.inspection import source_epochs  # inspection imports this module
+    from vsbatch.kernels.fourier import fit_fourier, fold
+    from vsbatch.represent.phased_image import max_light_phase
+    from vsbatch.stages.clean import clean_partition
+    from vsbatch.stages.context import StageContext
+    from vsbatch.stages.failures import FailureLog
+    from vsbatch.stages.fourier import fold_period
+
+    ids = list(dict.fromkeys(r["source_id"] for r in rows))
+    epochs = pa.concat_tables([source_epochs(source, config, sid) for sid in ids])
+    clean = clean_partition(epochs, "candidates", config.min_epochs, (), FailureLog("-"))
+    keys = list(zip(clean.segments.column("source_id").to_pylist(),
+                    clean.segments.column("band").to_pylist(), strict=True))  # fmt: skip
+    rows = [r for r in rows if (r["source_id"], r["band"]) in keys]
+    lcs = clean.lcs.take(np.array([keys.index((r["source_id"], r["band"])) for r in rows], int))
+    columns = {"source_id": [r["source_id"] for r in rows], "band": [r["band"] for r in rows]}
+    for c in ("period", "catalog_period"):
+        if rows and c in rows[0]:
+            columns[c] = np.array([np.nan if r[c] is None else r[c] for r in rows], np.float64)
+    period, _ = fold_period(StageContext(lcs, columns, config, FailureLog("-")))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frequency = np.where(np.isfinite(period) & (period > 0), 1.0 / period, np.nan)
+        fit = fit_fourier(lcs, frequency, order=spec.order, clip_threshold=spec.clip_mag)
+        zero = max_light_phase(fit.amplitude, fit.phase)
+        phase = fold(lcs, frequency, zero / frequency)
+    return _Folded(rows, lcs, period, zero, phase, fit)
+
+
+def _draw_candidate(ax: Axes, f: _Folded, i: int, spec: ImageSpec, colour: str) -> int:
+    """One panel: kept epochs, clipped epochs (crosses) and the fit; returns the kept count."""
+    from vsbatch.inspection import fourier_curve  # inspection imports this module
+
+    lo, hi = f.lcs.offsets[i], f.lcs.offsets[i + 1]
+    kept, x, m = f.fit.kept[lo:hi], f.phase[lo:hi], f.lcs.mag[lo:hi]
+    centre = float(np.median(m[kept])) if kept.any() else float(np.median(m))
+    ax.scatter(x[kept], m[kept] - centre, s=4, lw=0, color=colour)
+    ax.scatter(x[~kept], m[~kept] - centre, s=12, marker="x", lw=0.7, color="0.5")
+    if f.fit.status[i] == 0:
+        grid = np.linspace(0.0, 1.0, 401)
+        curve = fourier_curve(f.fit, i, (grid + f.zero[i]) % 1.0)
+        ax.plot(grid, curve - centre, color="k", lw=1.0)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(*spec.dmag_range)
+    ax.invert_yaxis()
+    r = f.rows[i]
+    fa = f", PS17 {r['fa_class']}" if r.get("fa_class") else ""
+    ax.set_title(f"{r['source_id']} {r['band'] or ''}\nP = {f.period[i]:.5g} d, "
+                 f"P_BL {r['p_bl']:.3f}{fa}", fontsize=8.5)  # fmt: skip
+    ax.set_xlabel("Phase (maximum light at 0)")
+    ax.set_ylabel(f"{r['cls']}: \u0394mag (mag)")
+    return int(kept.sum())
+
+
+def _candidates(
+    catalog_path: str | os.PathLike,
+    per_class: int,
+    source_override: str | os.PathLike | None,
+    model: str | None,
+) -> tuple[_Rendered, str, tuple[Candidate, ...]]:
+    """The candidates figure, the model's column prefix and the candidates drawn."""
+    from vsbatch.config import RunConfig
+    from vsbatch.models.artifacts import CARD_FILE, read_card
+    from vsbatch.represent.phased_image import ImageSpec
+
+    if per_class < 1:
+        raise UsageError("per_class must be at least 1")
+    cat = open_catalog(catalog_path)
+    ref = _blazhko_model(cat, model)
+    prefix = str(ref["name"]).replace("-", "_")
+    folder = Path(str(ref.get("path", "")))  # the card's representation, if it is still there
+    spec = ImageSpec.from_dict(read_card(folder)["representation"]) \
+        if (folder / CARD_FILE).is_file() else ImageSpec()  # fmt: skip
+    source = str(source_override) if source_override is not None else cat.manifest.input
+    rows = _candidate_rows(catalog_path, prefix, per_class)
+    folded = _fold_candidates(rows, source, RunConfig.from_dict(cat.manifest.config), spec) \
+        if rows else None  # fmt: skip
+    fig = figure(3.2 * per_class, 6.6)
+    axes = np.asarray(fig.subplots(2, per_class, squeeze=False))
+    panels, chosen = [], []
+    for k, cls in enumerate(("BL", "nBL")):
+        mine = [i for i, r in enumerate(folded.rows if folded else []) if r["cls"] == cls]
+        for col in range(per_class):
+            ax = axes[k, col]
+            if col >= len(mine):
+                ax.set_axis_off()
+                ax.text(0.5, 0.5, f"no more {cls}\ncandidates", ha="center", va="center",
+                        transform=ax.transAxes, color="0.4")  # fmt: skip
+                continue
+            i = mine[col]
+            n_kept = _draw_candidate(ax, folded, i, spec, class_colour(cls, k))
+            r = folded.rows[i]
+            panels.append(panel_info(ax))
+            p = float(folded.period[i])
+            chosen.append(Candidate(r["source_id"], r["band"], float(r["p_bl"]), cls,
+                                    r.get("fa_class"), p, n_kept))  # fmt: skip
+    title = f"Blazhko candidates of {ref['name']}: highest-P_BL BL, lowest-P_BL nBL"
+    fig.suptitle(title)
+    caption = (
+        f"Phased light curves of the {per_class} most confident BL (top row) and nBL (bottom "
+        f"row) light curves of {prefix}_class, as the ResNet-34 saw them: epochs from {source} "
+        f"under the run's row policy, folded on the run's fold period with maximum light of the "
+        f"order-{spec.order} Fourier fit (line) at phase 0, median-subtracted, in the image frame "
+        f"{spec.dmag_range[0]:g} to {spec.dmag_range[1]:g} mag; crosses: epochs more than "
+        f"{spec.clip_mag:g} mag from the fit, left out of the image."
+    )
+    info = FigureInfo(title, caption, tuple(panels))
+    return _Rendered(info, png_bytes(fig)), prefix, tuple(chosen)
+
+
 # ----------------------------------------------------------------------------- HTML
 
 
@@ -978,18 +1206,32 @@ def report(
     *,
     sample_cap: int = SAMPLE_CAP,
     seed: int = 0,
+    candidates_png: str | os.PathLike | None = None,
+    per_class: int = 4,
+    input: str | os.PathLike | None = None,  # named as the CLI's --input
 ) -> ReportSummary:
     """Write a self-contained HTML report of a committed catalog (images embedded as PNG).
 
     Raises UsageError when ``catalog_path`` holds no committed catalog. Every plot is built
-    from SQL aggregates and a seeded sample of at most ``sample_cap`` rows per layer.
+    from SQL aggregates and a seeded sample of at most ``sample_cap`` rows per layer. With
+    ``candidates_png``, the Blazhko candidates figure (:func:`blazhko_candidates`, epochs
+    from ``input`` or the manifest's input) is written there and embedded in the page.
     """
     with matplotlib.rc_context(STYLE):
-        return _report(catalog_path, output_html, sample_cap, seed)
+        candidates = None
+        if candidates_png is not None:
+            candidates = _candidates(catalog_path, per_class, input, None)
+            _write_png(candidates[0].png, Path(candidates_png))
+        return _report(catalog_path, output_html, sample_cap, seed, candidates, candidates_png)
 
 
 def _report(
-    catalog_path: str | os.PathLike, output_html: str | os.PathLike, sample_cap: int, seed: int
+    catalog_path: str | os.PathLike,
+    output_html: str | os.PathLike,
+    sample_cap: int,
+    seed: int,
+    candidates: tuple[_Rendered, str, tuple[Candidate, ...]] | None,
+    candidates_png: str | os.PathLike | None,
 ) -> ReportSummary:
     started = time.monotonic()
     if sample_cap < 1:
@@ -1035,6 +1277,12 @@ def _report(
     finally:
         con.close()
     sections.append(_models_section(cat, cols))
+    summary = None
+    if candidates is not None:
+        figures.append(candidates[0])
+        sections.append(_figure_html(candidates[0]))
+        summary = CandidatesSummary(Path(candidates_png), candidates[1], candidates[2],
+                                    candidates[0].info)  # fmt: skip
     evaluations, ev_warnings = load_evaluations(cat.root)
     warnings.extend(ev_warnings)
     ev_html = ["<h2>Evaluation</h2>"]
@@ -1085,6 +1333,7 @@ def _report(
         evaluations=tuple(rendered_names),
         warnings=tuple(warnings),
         seconds=seconds,
+        candidates=summary,
     )
 
 
@@ -1208,12 +1457,15 @@ def _models_section(cat: Catalog, cols: set[str]) -> str:
 
 __all__ = [
     "EVALUATION_DIR",
+    "Candidate",
+    "CandidatesSummary",
     "ConfusionMatrix",
     "Evaluation",
     "FigureInfo",
     "PanelInfo",
     "ReportSummary",
     "RocCurve",
+    "blazhko_candidates",
     "load_evaluations",
     "report",
     "write_evaluation",

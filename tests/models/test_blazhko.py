@@ -3,6 +3,7 @@ run on tiny images, the artifact round trip and inference inside a 2-worker run.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import torchvision
 
 import vsbatch
 from tests.conftest import FIXTURES, SHARED_DATA, light_curves_from_long, shared_file
-from tests.helpers import catalog_frame
+from tests.helpers import catalog_frame, run_cli
 from vsbatch.cluster import ClusterSpec
 from vsbatch.config import RunConfig
 from vsbatch.models.artifacts import load_artifact, save_artifact
@@ -154,9 +155,35 @@ def test_rrab_selection_by_type_column_else_by_rule() -> None:
     assert list(rrab_selection(ctx, DEFAULT_SELECTION, period)) == ["label", None, "label"]
     del columns["label"]  # no type column: the card's period/amplitude rule
     assert list(rrab_selection(ctx, DEFAULT_SELECTION, period)) == ["rule", None, None]
-    keep = paper_sample_cuts(np.array([400, 300, 400]), np.array([17.0, 17.0, 18.5]),
-                             np.full(3, 0.01), np.full(3, 0.5), period)  # fmt: skip
-    assert list(keep) == [True, False, False]
+    columns["vartype"] = ["RRc", "RRab", "RRab"]  # --type-column replaces the card's names
+    override = StageContext(lcs, columns, RunConfig(type_column="vartype"), FailureLog("p"))
+    assert list(rrab_selection(override, DEFAULT_SELECTION, period)) == [None, "vartype", "vartype"]
+    missing = StageContext(lcs, columns, RunConfig(type_column="sptype"), FailureLog("p"))
+    with pytest.raises(ValueError, match="'sptype': the input has no such per-source column"):
+        rrab_selection(missing, DEFAULT_SELECTION, period)
+
+
+def test_paper_sample_cuts_keep_and_name_the_failed_criteria() -> None:
+    n_obs = np.array([400, 300, 400, 351, 500, 500])
+    mean_mag = np.array([17.0, 17.0, 18.5, 17.9, 16.0, np.nan])
+    paper = paper_sample_cuts(n_obs, mean_mag)
+    assert list(paper.keep) == [True, False, False, True, True, False]
+    assert list(paper.failed) == [None, "n_obs > 350", "mean_mag < 18", None, None,
+                                  "mean_mag < 18"]  # fmt: skip
+    # MC Sample: P = 0.5 d needs amplitude > -5 log10(0.5) - 1 = 0.505 mag
+    mc = paper_sample_cuts(n_obs, mean_mag, mean_err=np.array([0.01, 0.01, 0.01, 0.03, 0.01, 0.01]),
+                           amplitude=np.array([0.6, 0.6, 0.6, 0.6, 0.45, 0.6]),
+                           period=np.full(6, 0.5), cuts="paper-mc")  # fmt: skip
+    assert list(mc.keep) == [True, False, False, False, False, False]
+    assert mc.failed[3] == "mean_err < 0.025"
+    assert mc.failed[4] == "amplitude > -5 log10(P) - 1"
+    assert paper_sample_cuts(n_obs, mean_mag, cuts="none").keep.all()
+    with pytest.raises(ValueError, match="needs mean_err"):
+        paper_sample_cuts(n_obs, mean_mag, cuts="paper-mc")
+    with pytest.raises(ValueError, match="blazhko_cuts must be one of"):
+        RunConfig(blazhko_cuts="strict")
+    with pytest.raises(ValueError, match="needs the fourier stage"):
+        RunConfig(blazhko_cuts="paper-mc", stages=("stats", "period"))
 
 
 @pytest.mark.slow
@@ -196,15 +223,69 @@ def random_artifact(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_inference_inside_a_two_worker_run(random_artifact: Path, tmp_path: Path) -> None:
+    # the card names `label`; the run's --type-column (a column the card does not know) must
+    # reach the worker processes through the run configuration
+    src = tmp_path / "in.parquet"
+    pd.read_parquet(FIXTURES / "ogle_blg_rrab_2.parquet").rename(
+        columns={"label": "vartype"}).to_parquet(src)  # fmt: skip
     config = RunConfig(partition_epochs=3000, fmax=5.0, models=(str(random_artifact),),
-                       stages=("stats", "period", "fourier", "freqanalysis"))  # fmt: skip
-    src = str(FIXTURES / "ogle_blg_rrab_2.parquet")
-    summary = vsbatch.run(src, tmp_path / "cat", config, ClusterSpec(workers=2))
+                       stages=("stats", "period", "fourier", "freqanalysis"),
+                       type_column="vartype")  # fmt: skip
+    summary = vsbatch.run(str(src), tmp_path / "cat", config, ClusterSpec(workers=2))
     assert summary.partitions > 1
     cat = catalog_frame(summary.catalog)
     assert len(cat) == 2 and cat.blazhko_p_bl.between(0, 1).all()
-    assert set(cat.blazhko_class) <= {"BL", "nBL"} and (cat.blazhko_rrab_by == "label").all()
+    assert set(cat.blazhko_class) <= {"BL", "nBL"} and (cat.blazhko_rrab_by == "vartype").all()
+    assert cat.blazhko_cut_by.isna().all()  # cuts are off by default
     assert cat.fold_period_source.eq("catalog").all() and cat.fa_class.notna().all()
     expected = (cat.blazhko_class == "BL") == cat.fa_class.isin(["BL", "cBL/PC"])
     assert (cat.blazhko_fa_agree == expected).all()
     assert cat.blazhko_version.str.startswith("blazhko 0.0.1").all()
+
+
+def _chunked_ogle(path: Path, chunk: int = 250) -> Path:
+    """21 labelled light curves cut from the two real OGLE RRab (label alternates by chunk)."""
+    parts = []
+    for sid, g in pd.read_parquet(FIXTURES / "ogle_blg_rrab_2.parquet").groupby("source_id"):
+        g = g.sort_values("time").reset_index(drop=True)
+        for k, lo in enumerate(range(0, len(g) - chunk // 2, chunk)):
+            part = g.iloc[lo : lo + chunk].assign(source_id=f"{sid}-{k:02d}")
+            parts.append(part.assign(label="BL" if k % 2 else "nBL"))
+    pd.concat(parts, ignore_index=True).to_parquet(path)
+    return path
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Tiny ResNet steps are slower on two threads of a busy machine than on one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_train_checkpoints_and_resume_gives_the_uninterrupted_model(tmp_path: Path, capsys) -> None:
+    data = _chunked_ogle(tmp_path / "chunks.parquet")
+    base = ["train", "blazhko", "--data", data, "--seed", "0", "--batch-size", "8",
+            "--set", "size=16", "--cluster", "none"]  # fmt: skip
+    assert run_cli(capsys, *base, "-o", tmp_path / "split", "--epochs", "2")[0] == 0
+    assert (tmp_path / "split" / "checkpoint.pt").is_file()
+    code, out, _ = run_cli(capsys, *base, "-o", tmp_path / "split", "--epochs", "4", "--resume")
+    assert code == 0 and "after epoch 2" in out and "epoch   1 " not in out
+    assert run_cli(capsys, *base, "-o", tmp_path / "straight", "--epochs", "4")[0] == 0
+    resumed, straight = load_artifact(tmp_path / "split"), load_artifact(tmp_path / "straight")
+    for key, value in straight.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[key], value, rtol=0, atol=1e-3)
+    card = resumed.card
+    assert card["resumed_after_epoch"] == 2 and card["epochs_total"] == 4
+    assert card["command"].endswith("--resume")
+    for got, want in zip(card["training_curve"], straight.card["training_curve"], strict=True):
+        assert got["epoch"] == want["epoch"]
+        assert got["val_loss"] == pytest.approx(want["val_loss"], abs=1e-5)
+    # the card records image size, training-set size and epochs
+    assert card["representation"]["size"] == 16 and card["training_config"]["max_epochs"] == 4
+    assert card["training_data"]["n_train"] == straight.card["training_data"]["n_train"] > 0
+    assert card["metrics"]["best_epoch"] == straight.card["metrics"]["best_epoch"]
+    for done in tmp_path.glob("*/checkpoint.pt"):  # 256 MB each: not kept in pytest's tmp
+        done.unlink()

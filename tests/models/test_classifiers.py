@@ -12,12 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 
 import vsbatch
 from tests.conftest import shared_file
 from tests.helpers import catalog_frame, run_cli
 from vsbatch.cluster import ClusterSpec
 from vsbatch.config import RunConfig
+from vsbatch.io.catalog import open_catalog
+from vsbatch.io.catalogue_tables import read_catalog_parameters
 from vsbatch.kernels import LightCurves
 from vsbatch.kernels.dmdt import MAHABAL_DM_EDGES, MAHABAL_DT_EDGES
 from vsbatch.kernels.status import KernelStatus
@@ -38,7 +41,7 @@ from vsbatch.represent.sequences import (
     source_sequences,
 )
 from vsbatch.schema import class_slug
-from vsbatch.stages.classify import predict_proba, read_catalog_parameters
+from vsbatch.stages.classify import predict_proba
 from vsbatch.training.classifiers import ClassifierConfig, class_weights, select_rows, train_once
 from vsbatch.training.multiclass import multiclass_metrics, plot_confusion, summarise_folds
 from vsbatch.training.splits import stratified_folds
@@ -365,25 +368,69 @@ def test_catalog_parameters_route_through_vsbatch_run(tmp_path: Path, capsys) ->
         capsys, "run", text, "-o", tmp_path / "out", "--model", "catalog-cnn-lstm"
     )
     assert code == 0 and "rows/s" in out
-    df = pd.read_parquet(tmp_path / "out")
-    assert len(df) == table.num_rows
+    cat = open_catalog(tmp_path / "out")
+    df = cat.to_pandas()
+    assert len(df) == table.num_rows and cat.manifest.stats["input_rows"] == table.num_rows
     assert df.catalog_cnn_lstm_class.notna().mean() > 0.95
-    summary = json.loads((tmp_path / "out" / "_classification.json").read_text())
-    assert summary["rows"] == table.num_rows
-    # an existing output is refused without --overwrite, replaced with it
-    assert (
-        run_cli(capsys, "run", text, "-o", tmp_path / "out", "--model", "catalog-cnn-lstm")[0] == 2
+    failed = set(cat.failures().column("source_id").to_pylist())
+    assert failed == set(df.source_id[df.catalog_cnn_lstm_class.isna()])
+
+
+@pytest.mark.slow
+def test_evaluate_reports_the_metrics_of_its_predictions(tmp_path: Path, capsys) -> None:
+    """``vsbatch evaluate`` of a dmdt-cnn trained two epochs on 32 real EROS-1 stars: every
+    number it writes equals the one recomputed here from its per-source predictions, those
+    predictions are what ``vsbatch run --model`` writes, and the confusion PNG is an image."""
+    src = _eros_subset(tmp_path, 8)
+    code, _, err = run_cli(
+        capsys, "train", "dmdt-cnn", "--data", src, "-o", tmp_path / "m", "--epochs", 2,
+        "--batch-size", 8, "--cluster", "none", "--device", "cpu", "--set", "lr=1e-3",
+    )  # fmt: skip
+    assert code == 0, err
+    code, out, err = run_cli(
+        capsys, "evaluate", tmp_path / "m", "--data", src, "-o", tmp_path / "e"
     )
-    assert (
-        run_cli(
-            capsys,
-            "run",
-            text,
-            "-o",
-            tmp_path / "out",
-            "--model",
-            "catalog-cnn-lstm",
-            "--overwrite",
-        )[0]
-        == 0
+    assert code == 0, err
+    report = json.loads((tmp_path / "e" / "evaluation.json").read_text())
+    assert json.loads(out) == report
+    preds = pd.read_parquet(tmp_path / "e" / "predictions.parquet")
+    names = report["class_names"]
+    assert len(preds) == report["n"] == 32 - report["unusable_sources"] >= 30
+    p = preds[[f"dmdt_cnn_p_{class_slug(c)}" for c in names]].to_numpy()
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
+    true, pred = preds.label.to_numpy(), preds.dmdt_cnn_class.to_numpy()
+    assert (np.array(names)[p.argmax(axis=1)] == pred).all()
+
+    assert report["accuracy"] == pytest.approx(np.mean(true == pred))
+    precision, recall, f1 = {}, {}, {}
+    for c in names:
+        hits, said, real = np.sum((pred == c) & (true == c)), np.sum(pred == c), np.sum(true == c)
+        precision[c] = hits / said if said else 0.0
+        recall[c] = hits / real if real else 0.0
+        both = precision[c] + recall[c]
+        f1[c] = 2 * precision[c] * recall[c] / both if both else 0.0
+        assert report["per_class"][c] == pytest.approx(
+            {"precision": precision[c], "recall": recall[c], "f1": f1[c], "support": real}
+        )
+    present = [c for c in names if np.any(true == c)]
+    assert len(present) == 4
+    for key, values in (("precision", precision), ("recall", recall), ("f1", f1)):
+        assert report[f"macro_{key}"] == pytest.approx(np.mean([values[c] for c in present]))
+    counts = np.array([[np.sum((true == a) & (pred == b)) for b in names] for a in names])
+    assert report["confusion"] == counts.tolist()
+    np.testing.assert_allclose(
+        report["confusion_normalised"], counts / counts.sum(axis=1, keepdims=True), atol=1e-4
     )
+    png = tmp_path / "e" / "confusion.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(png) as image:
+        pixels = np.asarray(image.convert("RGB"))  # decodes every pixel
+    assert min(pixels.shape[:2]) > 200 and len(np.unique(pixels.reshape(-1, 3), axis=0)) > 10
+
+    # the predictions are those a run writes (another data path: the run's partitions)
+    config = RunConfig(stages=(), models=(str(tmp_path / "m"),))
+    vsbatch.run(str(src), tmp_path / "cat", config, ClusterSpec(cluster="none"))
+    cat = catalog_frame(tmp_path / "cat").drop_duplicates("source_id").set_index("source_id")
+    ran = cat.loc[preds.source_id.astype(cat.index.dtype)]
+    assert (ran.dmdt_cnn_class.to_numpy() == pred).all()
+    np.testing.assert_allclose(ran[[f"dmdt_cnn_p_{class_slug(c)}" for c in names]], p, atol=1e-5)

@@ -18,6 +18,12 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vsbatch.errors import UsageError
+
+if TYPE_CHECKING:
+    from vsbatch.models.artifacts import Artifact
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,7 @@ class ModelKind:
     train: str
     evaluate: str
     summary: str
+    resumable: bool = False  # training checkpoints every epoch and continues with --resume
 
     def part(self, which: str) -> Callable:
         """The callable behind ``build``, ``infer``, ``train`` or ``evaluate``."""
@@ -88,6 +95,7 @@ KINDS: dict[str, ModelKind] = {
         train="vsbatch.training.blazhko:train_blazhko",
         evaluate="vsbatch.training.blazhko:evaluate_blazhko",
         summary="ResNet-34 Blazhko identification of RRab on phased images (seeds/000)",
+        resumable=True,
     ),
 }
 
@@ -97,6 +105,17 @@ def model_kind(name: str) -> ModelKind:
     if name not in KINDS:
         raise KeyError(f"unknown model kind {name!r} (known: {', '.join(KINDS)})")
     return KINDS[name]
+
+
+def train(request: TrainRequest) -> Artifact:
+    """``vsbatch train``: the kind's training, after the checks every kind shares."""
+    kind = model_kind(request.kind)
+    if request.resume and not kind.resumable:
+        resumable = ", ".join(k.name for k in KINDS.values() if k.resumable)
+        raise UsageError(
+            f"--resume: {kind.name} training does not checkpoint (resumable kinds: {resumable})"
+        )
+    return kind.part("train")(request)
 
 
 class _Settings:
@@ -133,6 +152,7 @@ class TrainRequest(_Settings):
     cluster: str = "local"
     workers: int = 1
     command: str = ""
+    resume: bool = False  # continue from the checkpoint in ``out_dir`` (resumable kinds)
 
 
 @dataclass(frozen=True)

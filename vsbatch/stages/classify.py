@@ -6,25 +6,21 @@ inputs are built per source (bands in the card's order, a missing band left at z
 prediction is repeated on the source's rows. ``catalog-cnn-lstm`` classifies one row per light
 curve from its Fourier parameters: in a light-curve run those of the run's own fourier stage,
 and for a catalogue without epochs (one row per source with period, amplitude, r21, phi21 and
-optional r31, phi31) :func:`classify_catalog`, which ``vsbatch run --model catalog-cnn-lstm``
-calls when the input is such a table.
+optional r31, phi31) :func:`classify_parameter_rows`, per partition of
+:func:`vsbatch.pipeline.classify_catalog`, which ``vsbatch run --model catalog-cnn-lstm``
+calls when the input is such a table; it commits a vsbatch catalog (manifest, failures table)
+that ``vsbatch query`` and ``open_catalog`` read like any other.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
-import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from vsbatch.errors import UsageError
+from vsbatch.config import RunConfig
 from vsbatch.kernels.arrays import LightCurves
 from vsbatch.kernels.status import KernelStatus
 from vsbatch.models.batching import outputs_in_batches
@@ -37,16 +33,17 @@ from vsbatch.represent.sequences import (
     reconstructed_curves,
     source_sequences,
 )
-from vsbatch.schema import class_slug
+from vsbatch.schema import class_slug, table_schema
+from vsbatch.stages import _as_arrow, catalog_schema
 from vsbatch.stages.context import StageContext
-from vsbatch.stages.models import ModelRef, version_tags
+from vsbatch.stages.failures import FailureLog
+from vsbatch.stages.models import ModelRef, _loaded, version_tags
 
 if TYPE_CHECKING:
     from vsbatch.models.artifacts import Artifact
 
 CATALOG_KIND = "catalog-cnn-lstm"
 CATALOG_PARAMETERS = ("period", "amplitude", "r21", "phi21", "r31", "phi31", "mean_mag")
-SUMMARY_FILE = "_classification.json"
 
 
 @dataclass(frozen=True)
@@ -183,201 +180,69 @@ def catalog_classifier_columns(
 def _classify_parameters(
     artifact: Artifact, params: dict, rep: dict, batch_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Class probabilities (NaN rows where the curve cannot be built) and curve status."""
-    curves = curve_inputs(params, rep)
-    ok = curves.status == KernelStatus.OK
-    proba = np.full((len(ok), len(artifact.card["class_names"])), np.nan)
-    if ok.any():
-        proba[ok] = predict_proba(artifact, (curves.x[ok],), batch_size=batch_size)
-    return proba, curves.status
+    """Class probabilities (NaN rows where the curve cannot be built) and curve status, built
+    and classified ``batch_size`` rows at a time (a 360-point curve is 2.9 kB, a partition of
+    a 400,000-row catalogue would be a gigabyte at once)."""
+    n = len(params["period"])
+    proba = np.full((n, len(artifact.card["class_names"])), np.nan)
+    status = []
+    for lo in range(0, n, batch_size):
+        curves = curve_inputs({k: v[lo : lo + batch_size] for k, v in params.items()}, rep)
+        ok = curves.status == KernelStatus.OK
+        if ok.any():
+            proba[lo + np.flatnonzero(ok)] = predict_proba(
+                artifact, (curves.x[ok],), batch_size=batch_size
+            )
+        status.append(curves.status)
+    return proba, np.concatenate(status) if status else np.zeros(0, np.int8)
 
 
-# --- catalog-parameters input ------------------------------------------------------------------
-
-OGLE3_MISSING = -99.99
-OGLE3_COLUMNS = {
-    "ID": "source_id",
-    "P_1": "period",
-    "A_1": "amplitude",
-    "R21_1": "r21",
-    "phi21_1": "phi21",
-    "R31_1": "r31",
-    "phi31_1": "phi31",
-    "I": "mean_mag",
-}
+# --- catalog-parameters input (the run driver is vsbatch.pipeline.classify_catalog) ---------
 
 
-def ogle3_label(kind: str, subtype: str | None) -> str:
-    """The class of an OGLE-III catalogue row: the subtype for RR Lyrae and long-period
-    variables (RRab, RRc, RRd, RRe; Mira, SRV, OSARG), else the type (Cep, T2Cep, DSCT, aCep,
-    DPV, RCB)."""
-    return str(subtype) if kind in ("RRLyr", "LPV") and subtype else str(kind)
+def catalog_parameters_schema(input_schema: pa.Schema, models: list[ModelRef]) -> pa.Schema:
+    """The catalog schema of a catalogue-parameters run: ``source_id``, ``band`` (null unless
+    the input has one), every other input column carried, then the models' declared columns.
 
-
-def _ogle3_header(path: Path) -> list[str] | None:
-    """Column names of an OGLE-III catalogue query (``# Columns:`` then a ``#`` header line)."""
-    import bz2
-
-    opener = bz2.open if path.suffix == ".bz2" else open
-    try:
-        with opener(path, "rt") as fh:
-            lines = [next(fh) for _ in range(8)]
-    except (OSError, StopIteration, UnicodeDecodeError, EOFError):
-        return None
-    for i, line in enumerate(lines[:-1]):
-        if line.startswith("# Columns:"):
-            return lines[i + 1].lstrip("#").split()
-    return None
-
-
-def read_catalog_parameters(source: str | Path) -> pa.Table:
-    """A catalogue-parameters table: ``source_id``, ``period`` (d), ``amplitude`` (peak-to-peak
-    mag), ``r21``, ``phi21``, ``r31``, ``phi31`` (rad, cosine convention), ``mean_mag`` and any
-    ``label``. Reads Parquet (file or folder) with those columns (optional ones may be absent)
-    or an OGLE-III catalogue query as text (``.txt`` / ``.txt.bz2``, -99.99 = missing), whose
-    label is :func:`ogle3_label`."""
-    path = Path(source)
-    header = _ogle3_header(path) if path.is_file() and ".txt" in path.suffixes else None
-    if header is not None:
-        import pandas as pd
-
-        df = pd.read_csv(
-            path,
-            sep="\t",
-            comment="#",
-            names=header,
-            usecols=[*OGLE3_COLUMNS, "Type", "Subtype"],
-            na_values=[str(OGLE3_MISSING)],
-            dtype={"Subtype": str},
-        )
-        df["label"] = [
-            ogle3_label(t, s if isinstance(s, str) else None)
-            for t, s in zip(df["Type"], df["Subtype"], strict=True)
-        ]
-        df = df.rename(columns=OGLE3_COLUMNS).drop(columns=["Type", "Subtype"])
-        return pa.Table.from_pandas(df, preserve_index=False)
-    try:
-        table = pq.read_table(path)
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise UsageError(f"{source}: not a catalogue-parameters table ({exc})") from exc
-    missing = [c for c in ("source_id", "period", "amplitude") if c not in table.column_names]
-    if missing:
-        raise UsageError(f"{source}: a catalogue-parameters input needs {', '.join(missing)}")
-    return table
-
-
-def is_catalog_parameters(source: str) -> bool:
-    """True for a catalogue-parameters input (period and amplitude, no epochs): an OGLE-III
-    query text file, or Parquet with ``period`` and ``amplitude`` but no ``time`` / ``lc``."""
-    path = Path(source)
-    if not path.exists():
-        return False
-    if path.is_file() and ".txt" in path.suffixes:
-        return _ogle3_header(path) is not None
-    try:
-        names = set(
-            pq.read_schema(path).names if path.is_file() else pq.ParquetDataset(path).schema.names
-        )
-    except (OSError, pa.ArrowInvalid, ValueError):
-        return False
-    return {"period", "amplitude"} <= names and not names & {"time", "lc"}
-
-
-@dataclass(frozen=True)
-class CatalogClassification:
-    """What :func:`classify_catalog` did."""
-
-    output: Path
-    rows: int
-    classified: int
-    seconds: float
-    models: tuple[str, ...]
-
-    def text(self) -> str:
-        rate = self.rows / self.seconds if self.seconds > 0 else float("inf")
-        return (
-            f"vsbatch run (catalog parameters): {self.rows} rows, {self.classified} "
-            f"classified by {', '.join(self.models)}, {self.seconds:.1f} s wall, "
-            f"{rate:,.0f} rows/s -> {self.output}"
-        )
-
-
-def classify_catalog(
-    source: str,
-    output: str | Path,
-    models: tuple[str, ...],
-    *,
-    overwrite: bool = False,
-    batch_rows: int = 20_000,
-) -> CatalogClassification:
-    """Classify a catalogue-parameters table (no epochs) with ``catalog-cnn-lstm`` models.
-
-    Why a separate path: such an input has nothing to partition by epochs, clean or fit; each
-    row is one source. Writes ``OUTPUT/part-NNNNN.parquet`` (the input columns, then
-    ``<name>_class``, ``<name>_p_<class>``, ``<name>_version`` per model; class and
-    probabilities null where period or amplitude is missing) and ``_classification.json``
-    (rows, seconds, throughput) last.
+    Why not a light-curve run's schema as is: its epoch counts (``n_input``, ``n_dropped_*``)
+    would be null on every row, as there are no epochs.
     """
-    from vsbatch.models.artifacts import load_artifact
+    carried = {f.name: f.type for f in input_schema if f.name not in ("source_id", "band")}
+    config = RunConfig(stages=())
+    schema = catalog_schema(config, input_schema.field("source_id").type, carried, models)
+    keys = {"source_id", "band"}
+    counts = [c.name for c in table_schema("catalog").for_stages({"clean"}).columns]
+    for name in (c for c in counts if c not in keys):
+        schema = schema.remove(schema.get_field_index(name))
+    return schema
 
-    started = time.perf_counter()
-    artifacts = [load_artifact(m) for m in models]
-    wrong = [a.name for a in artifacts if a.card["kind"] != CATALOG_KIND]
-    if wrong:
-        raise UsageError(
-            f"a catalogue-parameters input has no light curves; model(s) "
-            f"{', '.join(wrong)} need them (use {CATALOG_KIND})"
-        )
-    out = Path(output)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise UsageError(f"{out}: exists and is not empty (use --overwrite)")
-        if not (out / SUMMARY_FILE).is_file():
-            raise UsageError(f"{out}: not a catalogue classification; refusing to replace it")
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    table = read_catalog_parameters(source)
-    classified = np.zeros(table.num_rows, dtype=bool)
-    for part, lo in enumerate(range(0, table.num_rows, batch_rows)):
-        chunk = table.slice(lo, batch_rows)
-        params = {
-            k: chunk.column(k).to_numpy(zero_copy_only=False).astype(float)
-            for k in CATALOG_PARAMETERS[:6]
-            if k in chunk.column_names
-        }
-        for artifact in artifacts:
-            rep = artifact.card["representation"]
-            proba, status = _classify_parameters(artifact, params, rep, 4096)
-            ok = status == KernelStatus.OK
-            classified[lo : lo + len(ok)] |= ok
-            prefix = artifact.name.replace("-", "_")
-            cols = class_columns(prefix, list(artifact.card["class_names"]), proba, ok)
-            cols[f"{prefix}_version"] = np.full(len(ok), artifact.version_tag, dtype=object)
-            for name, values in cols.items():
-                kind = pa.string() if values.dtype == object else pa.float64()
-                chunk = chunk.append_column(name, pa.array(values, kind, from_pandas=True))
-        pq.write_table(chunk, out / f"part-{part:05d}.parquet")
-    seconds = time.perf_counter() - started
-    result = CatalogClassification(
-        out, table.num_rows, int(classified.sum()), seconds, tuple(a.version_tag for a in artifacts)
-    )
-    labels = {}
-    if "label" in table.column_names:
-        counts = pc.value_counts(table.column("label")).to_pylist()
-        labels = {str(d["values"]): int(d["counts"]) for d in counts}
-    (out / SUMMARY_FILE).write_text(
-        json.dumps(
-            {
-                "input": str(source),
-                "rows": result.rows,
-                "classified": result.classified,
-                "seconds": round(seconds, 2),
-                "rows_per_second": round(result.rows / seconds, 1),
-                "models": list(result.models),
-                "input_labels": labels,
-            },
-            indent=1,
-        )
-        + "\n"
-    )
-    return result
+
+def classify_parameter_rows(
+    rows: pa.Table, partition: str, models: list[ModelRef], schema: pa.Schema, batch_rows: int
+) -> tuple[pa.Table, FailureLog, int]:
+    """Catalog rows of a partition of a catalogue-parameters table (one row per source, no
+    epochs): the input columns plus every model's class columns, the failure records of rows
+    whose curve cannot be built, and how many rows every model classified."""
+    n = rows.num_rows
+    columns: dict[str, object] = {c: rows.column(c) for c in rows.column_names}
+    params = {
+        k: rows.column(k).to_numpy(zero_copy_only=False).astype(float)
+        for k in CATALOG_PARAMETERS[:6]
+        if k in rows.column_names
+    }
+    ids = rows.column("source_id").to_pylist()
+    bands = rows.column("band").to_pylist() if "band" in columns else [None] * n
+    failures = FailureLog(partition)
+    scored = np.ones(n, dtype=bool)
+    for ref in models:
+        artifact = _loaded(ref.path, ref.sha256)
+        rep = artifact.card["representation"]
+        proba, status = _classify_parameters(artifact, params, rep, batch_rows)
+        ok = status == KernelStatus.OK
+        scored &= ok
+        for i in np.flatnonzero(~ok):
+            failures.add(ids[i], bands[i], f"model:{ref.name}", CURVE_REASONS[int(status[i])])
+        columns |= class_columns(ref.prefix, list(ref.class_names), proba, ok)
+        columns[f"{ref.prefix}_version"] = np.full(n, artifact.version_tag, dtype=object)
+    arrays = [_as_arrow(columns.get(f.name), f.type, n) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema), failures, int(scored.sum())

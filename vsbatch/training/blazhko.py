@@ -1,11 +1,12 @@
 """Training and evaluation of the Blazhko ResNet-34 (Jiang et al. 2025, seeds/000 Sect. 3).
 
 The paper's settings: SGD, learning rate 1e-3, momentum 0.9, batch 32, ExponentialLR, up to
-50 epochs keeping the best validation epoch, a 7:2:1 train/validation/test split (stratified,
-seeded), cross-entropy over (nBL, BL). The decay factor of ExponentialLR is not given in the
-paper: ``gamma`` (default 0.95) is recorded in the card, as are the image size, the training-set
-size and the epochs. Early stopping after ``patience`` epochs without a better validation loss
-(the paper stops "if the ACC of the validation set does not increase with time").
+50 epochs keeping the best validation epoch (the paper's model is its epoch 30 of 50), a 7:2:1
+train/validation/test split (stratified, seeded), cross-entropy over (nBL, BL). The decay
+factor of ExponentialLR is not given in the paper: ``gamma`` (default 0.95) is recorded in the
+card, as are the image size, the training-set size and the epochs. The paper stops early only by
+hand ("if the ACC of the validation set does not increase with time"), so ``--set patience=N``
+(epochs without a better validation loss) is off by default.
 
 Images are built by the same Dask passes as ``vsbatch run`` (:func:`vsbatch.pipeline.
 build_shards`, :func:`blazhko_shard`): clean light curves, the catalogue period, the phased
@@ -13,9 +14,11 @@ image (:mod:`vsbatch.represent.phased_image`) stored as a fixed-size uint8 list,
 same light curves the PS17 frequency-analysis class (:func:`vsbatch.kernels.prewhiten.
 blazhko_analysis`), so the test split reports both methods on the same stars.
 
-Resume across sessions: ``--set resume=ARTIFACT`` starts from that artifact's weights (same
-data, seed and image size) with the learning rate it had reached (``lr * gamma ** epochs``);
-optimiser momentum restarts from zero. The card records the chain.
+Resume across sessions: every epoch writes ``OUT/checkpoint.pt`` (the training loop's
+checkpoint: weights, SGD momentum, scheduler, best epoch, RNG states); ``vsbatch train blazhko
+... --resume`` continues from it, with ``--epochs`` raised to train further, and ends with the
+same weights as one uninterrupted run. The checkpoint (about 3 x the float32 weights) is not
+needed for inference; delete it when training is done.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from torch import nn
 from vsbatch.config import RunConfig
 from vsbatch.errors import UsageError
 from vsbatch.kernels.prewhiten import BLAZHKO_CLASS_NAMES, BlazhkoClass, blazhko_analysis
-from vsbatch.models.artifacts import Artifact, load_artifact, save_artifact, table_fingerprint
+from vsbatch.models.artifacts import Artifact, save_artifact, table_fingerprint
 from vsbatch.models.batching import count_parameters
 from vsbatch.models.blazhko import (
     ARCHITECTURE,
@@ -60,8 +63,9 @@ CANONICAL = ("source_id", "time", "mag", "mag_err", "band")
 TRUTH_COLUMNS = ("survey", "mod_amp", "bl_cycles", "true_amplitude", "f_bl")  # blazhko_data's
 SPLIT = (0.7, 0.2, 0.1)
 FA_SCORE = {"BL": 1.0, "cBL/PC": 0.5, "nBL": 0.0}
+CHECKPOINT_FILE = "checkpoint.pt"
 KNOWN_PARAMS = {"size", "learning_rate", "momentum", "gamma", "patience", "partition_epochs",
-                "min_epochs", "half", "resume", "threads", "type_column"}  # fmt: skip
+                "min_epochs", "half", "threads", "type_column"}  # fmt: skip
 
 
 def blazhko_shard(
@@ -225,8 +229,6 @@ def train_blazhko(request: TrainRequest) -> Artifact:
     gamma = float(p("gamma", 0.95, float))
     epochs, batch = request.epochs or 50, request.batch_size or 32
     min_epochs = int(p("min_epochs", 2 * spec.order + 11, int))
-    resume = p("resume", None)
-    done = 0
     table = build_image_table(request.data, spec, label_column=request.label_column,
                               min_epochs=min_epochs,
                               partition_epochs=int(p("partition_epochs", 200_000, int)),
@@ -236,19 +238,14 @@ def train_blazhko(request: TrainRequest) -> Artifact:
     y = _labels(usable)
     split = stratified_split(y, SPLIT, request.seed)
     images = _images(usable, spec.size)
+    fingerprint = table_fingerprint(table.drop_columns(["image"]))
     torch.manual_seed(request.seed)
     model = blazhko_resnet34()
-    if resume:
-        previous = load_artifact(resume)
-        if previous.card["representation"]["size"] != spec.size:
-            raise UsageError(f"{resume}: trained on {previous.card['representation']['size']} px")
-        model.load_state_dict({k: v.float() for k, v in previous.model.state_dict().items()})
-        done = int(previous.card.get("epochs_total", 0))
-        lr *= gamma**done
     optimiser = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=gamma)
     config = FitConfig(epochs=epochs, batch_size=batch, seed=request.seed,
-                       patience=int(p("patience", 10, int)), eval_batch_size=128)  # fmt: skip
+                       patience=int(p("patience", epochs, int)), eval_batch_size=128)  # fmt: skip
+    checkpoint = Path(request.out_dir) / CHECKPOINT_FILE
     tr, va, te = (np.flatnonzero(split == k) for k in range(3))
     print(
         f"train_blazhko: {len(tr)}/{len(va)}/{len(te)} train/validation/test images "
@@ -260,7 +257,10 @@ def train_blazhko(request: TrainRequest) -> Artifact:
         model, [(network_input(images[tr]), torch.from_numpy(y[tr]))],
         (network_input(images[va]), torch.from_numpy(y[va])),
         loss_fn=nn.CrossEntropyLoss(), optimiser=optimiser, config=config, scheduler=scheduler,
-        log=lambda msg: print(msg, flush=True),
+        log=lambda msg: print(msg, flush=True), checkpoint=checkpoint,
+        resume=request.resume,
+        checkpoint_identity={"data": fingerprint, "size": spec.size, "learning_rate": lr,
+                             "momentum": momentum, "gamma": gamma},
     )  # fmt: skip
     model = result.model
     half = bool(int(p("half", 1, int)))
@@ -274,7 +274,7 @@ def train_blazhko(request: TrainRequest) -> Artifact:
                "train_seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
     surveys = usable.column("survey").to_pylist() if "survey" in usable.column_names else []
     training_data = {
-        "fingerprint": table_fingerprint(table.drop_columns(["image"])),
+        "fingerprint": fingerprint,
         "source": str(request.data),
         "n_light_curves": int(table.num_rows),
         "n_usable": int(usable.num_rows),
@@ -301,7 +301,9 @@ def train_blazhko(request: TrainRequest) -> Artifact:
                                    "patience": config.patience, "split": list(SPLIT),
                                    "seed": request.seed, "loss": "cross-entropy",
                                    "threads": torch.get_num_threads()},
-               "epochs_total": done + len(result.curve), "resumed_from": resume,
+               "epochs_total": len(result.curve),
+               "resumed_after_epoch": result.resumed_after_epoch,
+               "checkpoint": f"{CHECKPOINT_FILE} (training state for --resume; not for inference)",
                "weights_dtype": "float16 conv/linear, float32 batch norm" if half else "float32",
                "rrab_selection": {**DEFAULT_SELECTION, **({"type_column": p("type_column")}
                                                           if "type_column" in request.params

@@ -16,20 +16,29 @@ come from :func:`vsbatch.pipeline.build_shards` (the partitions and clean light 
 run), one shard row per source with its inputs as fixed-size float32 lists.
 
 Settings (``--set key=value``): layout (compact | pooled | exact, see
-:mod:`vsbatch.models.classifiers`), lr, patience, weighting (inverse | none), cap, label_map,
-classes, cv_epochs, threads, bands (comma list; default all bands of the data, sorted),
-length, mag_clip, min_points (sequences), binning (mahabal | fd), bins (``90x53``),
-max_pairs, image_normalisation (max | mahabal; images), n_points, period_channel (catalogue
-curves), time_layouts (batches per layout to time, 0: off), min_epochs.
+:mod:`vsbatch.models.classifiers`), dropout (before the dense layers; default: the layout's),
+lr, patience, weighting (inverse | none), cap, label_map, classes, cv_epochs, threads, bands
+(comma list; default all bands of the data, sorted), length, mag_clip, min_points
+(sequences), binning (mahabal | fd), bins (``90x53``), max_pairs, image_normalisation (max |
+mahabal; images), n_points, period_channel (catalogue curves), time_layouts (batches per
+layout to time, 0: off), min_epochs, ranks (data-parallel ranks, see below).
+
+Data parallel, as NN-FAP (:mod:`vsbatch.training.loop`): ``--workers N`` trains every model
+(each cross-validation fold and the final one) on N Dask worker processes under
+DistributedDataParallel, the training rows dealt to the ranks by class; ``ranks=N`` alone runs
+the same N ranks in one process and gives the same weights when there is no dropout (with
+dropout, each process draws its own masks).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +48,10 @@ import pyarrow.parquet as pq
 import torch
 from torch import nn
 
+from vsbatch.cluster import ClusterSpec, Runner, open_runner
 from vsbatch.errors import UsageError
+from vsbatch.io.catalog import write_parquet_atomic
+from vsbatch.io.catalogue_tables import read_catalog_parameters
 from vsbatch.models.artifacts import Artifact, save_artifact, table_fingerprint
 from vsbatch.models.batching import count_parameters, resolve_device
 from vsbatch.models.classifiers import LAYOUTS, architecture_for, build_classifier
@@ -54,12 +66,12 @@ from vsbatch.represent.sequences import (
 )
 from vsbatch.stages.classify import (
     CATALOG_KIND,
+    class_columns,
     curve_inputs,
     predict_proba,
-    read_catalog_parameters,
     source_inputs,
 )
-from vsbatch.training.loop import FitConfig, FitResult, Inputs, fit
+from vsbatch.training.loop import FitConfig, FitResult, Inputs, fit, rank_process_group
 from vsbatch.training.multiclass import multiclass_metrics, plot_confusion, summarise_folds
 from vsbatch.training.splits import stratified_folds, stratified_split
 
@@ -86,6 +98,7 @@ class ClassifierConfig:
     learning_rate: float = 2e-4
     patience: int = 5
     layout: str = "compact"
+    dropout: float | None = None  # None: the layout's
     weighting: str = "inverse"
     cap: int = 0
     label_map: dict[str, str] = field(default_factory=dict)
@@ -103,6 +116,7 @@ class ClassifierConfig:
     min_epochs: int = 5
     threads: int | None = None
     time_layouts: int = 0
+    ranks: int = 1  # data-parallel ranks (Dask worker processes with --workers, else virtual)
 
 
 def _pairs(text: str) -> dict[str, str]:
@@ -117,6 +131,7 @@ _SETTINGS = {
     "lr": ("learning_rate", float),
     "patience": ("patience", int),
     "layout": ("layout", str),
+    "dropout": ("dropout", float),
     "weighting": ("weighting", str),
     "cap": ("cap", int),
     "label_map": ("label_map", _pairs),
@@ -135,6 +150,7 @@ _SETTINGS = {
     "period_channel": ("period_channel", _flag),
     "time_layouts": ("time_layouts", int),
     "min_epochs": ("min_epochs", int),
+    "ranks": ("ranks", int),
 }
 
 
@@ -156,6 +172,8 @@ def config_from_request(request: TrainRequest) -> ClassifierConfig:
     cfg = ClassifierConfig(**values)
     if cfg.folds and cfg.folds < 3:
         raise UsageError("--folds needs at least 3 (test, validation and training folds)")
+    if cfg.ranks < 1:
+        raise UsageError("ranks must be at least 1")
     if cfg.layout not in LAYOUTS or cfg.weighting not in ("inverse", "none"):
         raise UsageError(f"layout must be one of {sorted(LAYOUTS)}, weighting inverse|none")
     return cfg
@@ -253,10 +271,10 @@ def load_light_curve_inputs(
     cfg: ClassifierConfig,
     representation: dict,
     label_column: str,
-    cluster: str = "local",
+    cluster: ClusterSpec | None = None,
 ) -> LabelledInputs:
-    """Inputs of every labelled source of a light-curve catalog, via training shards."""
-    from vsbatch.cluster import ClusterSpec
+    """Inputs of every labelled source of a light-curve catalog, via training shards built on
+    ``cluster`` (a local Dask cluster by default)."""
     from vsbatch.config import RunConfig
     from vsbatch.pipeline import build_shards
 
@@ -272,7 +290,7 @@ def load_light_curve_inputs(
             Path(tmp) / "shards",
             make,
             RunConfig(min_epochs=cfg.min_epochs),
-            ClusterSpec(cluster=cluster),
+            cluster or ClusterSpec(),
         )
         table = pa.concat_tables([pq.read_table(f) for f in shards.files])
         n_sources = shards.sources
@@ -365,6 +383,45 @@ def _tensors(x: tuple[np.ndarray, ...], idx: np.ndarray) -> Inputs:
     return parts if len(parts) > 1 else parts[0]
 
 
+def rank_rows(train_idx: np.ndarray, y: np.ndarray, ranks: int) -> list[np.ndarray]:
+    """The training rows of each data-parallel rank, dealt in class order so that every rank
+    holds nearly the same number of each class; a single rank keeps ``train_idx``."""
+    if ranks == 1:
+        return [train_idx]
+    order = train_idx[np.argsort(y[train_idx], kind="stable")]
+    return [np.sort(order[r::ranks]) for r in range(ranks)]
+
+
+def class_weighted_loss(
+    weights: torch.Tensor, device: torch.device, distributed: tuple[int, int] | None
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Class-weighted cross-entropy, the batch's weighted mean sum(w l) / sum(w) (PyTorch's).
+
+    Why the distributed form: under DDP each rank holds part of the batch and DDP averages the
+    ranks' gradients, so a rank's own weighted mean would weigh the ranks equally whatever
+    their weights. Each rank divides instead by the mean of the ranks' weight sums (one
+    all-reduce per call, which every rank makes at the same point of ``fit``); the average is
+    then the gradient of the whole batch's weighted mean, as in one process.
+    """
+    w = weights.to(device)
+    if distributed is None:
+        ce = nn.CrossEntropyLoss(weight=w)
+        return lambda out, target: ce(out.to(device), target.to(device))
+    import torch.distributed as dist
+
+    world = distributed[1]
+
+    def loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        target = target.to(device)
+        wt = w[target]
+        total = wt.sum().detach().clone()
+        dist.all_reduce(total)
+        per_row = nn.functional.cross_entropy(out.to(device), target, reduction="none")
+        return (wt * per_row).sum() * world / total
+
+    return loss
+
+
 def train_once(
     x: tuple[np.ndarray, ...],
     y: np.ndarray,
@@ -375,27 +432,79 @@ def train_once(
     epochs: int,
     device: torch.device,
     log: Callable[[str], None] | None = print,
+    runner: Runner | None = None,
 ) -> FitResult:
-    """One seeded model trained by the shared loop on ``train_idx``, best epoch on ``val_idx``."""
-    torch.manual_seed(cfg.seed)
-    model = build_classifier(architecture)
+    """One seeded model trained by the shared loop on ``train_idx``, best epoch on ``val_idx``.
+
+    With ``cfg.ranks > 1`` the rows are dealt to the ranks (:func:`rank_rows`), each taking
+    ``batch_size / ranks`` rows per step: on ``runner``'s Dask workers, one process per rank
+    under DDP (:meth:`~vsbatch.cluster.Runner.run_ranks`), else as virtual ranks of this
+    process (the same weights, without dropout). Class weights are those of all of
+    ``train_idx``.
+    """
     n_classes = architecture["n_classes"]
     weights = torch.tensor(
         class_weights(y[train_idx], n_classes, cfg.weighting), dtype=torch.float32
     )
-    loss_fn = nn.CrossEntropyLoss(weight=weights.to(device))
-    return fit(
-        model,
-        [(_tensors(x, train_idx), torch.from_numpy(y[train_idx]))],
-        (_tensors(x, val_idx), torch.from_numpy(y[val_idx])),
-        loss_fn=lambda out, target: loss_fn(out.to(device), target.to(device)),
-        optimiser=torch.optim.Adam(model.parameters(), lr=cfg.learning_rate),
-        config=FitConfig(
-            epochs=epochs, batch_size=cfg.batch_size, seed=cfg.seed, patience=cfg.patience
-        ),
-        device=device,
-        log=log,
-    )
+    train = [
+        (_tensors(x, idx), torch.from_numpy(y[idx])) for idx in rank_rows(train_idx, y, cfg.ranks)
+    ]
+    validation = (_tensors(x, val_idx), torch.from_numpy(y[val_idx]))
+    args = (validation, weights, architecture, cfg, epochs, str(device))
+    if runner is not None and cfg.ranks > 1:
+        return runner.run_ranks(_fit_rank_task, cfg.ranks, train, *args)[0]
+    return _fit_ranks(0, 1, None, train, *args, log=log)
+
+
+def _fit_ranks(
+    rank: int,
+    world: int,
+    init_method: str | None,
+    train: list[tuple[Inputs, torch.Tensor]],
+    validation: tuple[Inputs, torch.Tensor],
+    weights: torch.Tensor,
+    architecture: dict,
+    cfg: ClassifierConfig,
+    epochs: int,
+    device: str,
+    log: Callable[[str], None] | None = None,
+) -> FitResult:
+    """Train on ``train`` (one element per rank this process holds) as rank ``rank`` of a
+    ``world``-process group (``world`` 1: no group, the ranks of ``train`` are virtual)."""
+    dev = torch.device(device)
+    with rank_process_group(rank, world, init_method, device) as distributed:
+        torch.manual_seed(cfg.seed)
+        model = build_classifier(architecture)
+        return fit(
+            model,
+            train,
+            validation,
+            loss_fn=class_weighted_loss(weights, dev, distributed),
+            optimiser=torch.optim.Adam(model.parameters(), lr=cfg.learning_rate),
+            config=FitConfig(
+                epochs=epochs,
+                batch_size=max(1, cfg.batch_size // cfg.ranks),
+                seed=cfg.seed,
+                patience=cfg.patience,
+            ),
+            device=dev,
+            log=log,
+            distributed=distributed,
+        )
+
+
+def _fit_rank_task(
+    rank: int,
+    world: int,
+    init_method: str,
+    train: list[tuple[Inputs, torch.Tensor]],
+    *args: object,
+) -> FitResult:
+    """A Dask task: rank ``rank`` of a data-parallel training, on its own rows (one thread and
+    deterministic algorithms, as NN-FAP's ranks)."""
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    return _fit_ranks(rank, world, init_method, [train[rank]], *args)
 
 
 def _probabilities(model: nn.Module, x: tuple[np.ndarray, ...], idx: np.ndarray) -> np.ndarray:
@@ -441,6 +550,56 @@ def measure_layouts(
     return out
 
 
+def cross_validate(
+    x: tuple[np.ndarray, ...],
+    y: np.ndarray,
+    architecture: dict,
+    cfg: ClassifierConfig,
+    class_names: list[str],
+    device: torch.device,
+    say: Callable[[str], None],
+    runner: Runner | None = None,
+) -> dict:
+    """Stratified ``cfg.folds``-fold cross-validation: fold f tests, fold f+1 validates (best
+    epoch), the rest trains; per-fold metrics, their mean and standard deviation, and the mean
+    normalised confusion matrix (the card's ``metrics.cv``)."""
+    fold = stratified_folds(y, cfg.folds, cfg.seed)
+    per_fold = []
+    for f in range(cfg.folds):
+        test, val = fold == f, fold == (f + 1) % cfg.folds
+        res = train_once(
+            x,
+            y,
+            np.flatnonzero(~test & ~val),
+            np.flatnonzero(val),
+            architecture,
+            cfg,
+            cfg.cv_epochs or cfg.epochs,
+            device,
+            log=None,
+            runner=runner,
+        )
+        m = multiclass_metrics(
+            y[test], _probabilities(res.model, x, np.flatnonzero(test)), class_names
+        )
+        m.update(best_epoch=res.best_epoch, seconds=res.seconds)
+        per_fold.append(m)
+        say(
+            f"fold {f + 1}/{cfg.folds}: accuracy {m['accuracy']:.4f}  macro F1 "
+            f"{m['macro_f1']:.4f}  best epoch {res.best_epoch}  {res.seconds:.0f} s"
+        )
+    out = summarise_folds(per_fold)
+    out["protocol"] = (
+        f"stratified {cfg.folds}-fold, seed {cfg.seed}: fold f tests, fold f+1 validates "
+        f"(best epoch), the rest trains; {cfg.cv_epochs or cfg.epochs} epochs max, "
+        f"patience {cfg.patience}"
+    )
+    out["confusion_normalised_mean"] = (
+        np.mean([m["confusion_normalised"] for m in per_fold], axis=0).round(4).tolist()
+    )
+    return out
+
+
 def train_classifier(
     data: str,
     out_dir: str | Path,
@@ -450,12 +609,22 @@ def train_classifier(
     label_column: str = "label",
     device: str = "auto",
     cluster: str = "local",
+    workers: int = 1,
     command: str = "",
     version: str = "1.0.0",
     log: Callable[[str], None] | None = print,
 ) -> Artifact:
-    """Train a classifier of ``cfg.kind`` on a labelled catalog and save its artifact."""
+    """Train a classifier of ``cfg.kind`` on a labelled catalog and save its artifact.
+
+    ``cluster`` builds the light-curve training shards; ``workers > 1`` trains data-parallel
+    on that many of its Dask worker processes (``cfg.ranks`` is then ``workers``).
+    """
     say = log or (lambda _m: None)
+    world = max(1, int(workers))
+    if world > 1 and cfg.ranks not in (1, world):
+        raise UsageError(f"--workers {world} trains {world} ranks; ranks={cfg.ranks} differs")
+    cfg = replace(cfg, ranks=max(world, cfg.ranks))
+    spec = ClusterSpec(cluster=cluster, workers=world if world > 1 else None)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -467,7 +636,7 @@ def train_classifier(
     if cfg.kind == CATALOG_KIND:
         data_in = load_catalog_inputs(data, cfg, rep, label_column)
     else:
-        data_in = load_light_curve_inputs(data, cfg, rep, label_column, cluster)
+        data_in = load_light_curve_inputs(data, cfg, rep, label_column, spec)
     load_seconds = time.perf_counter() - t0
     rows = select_rows(data_in.labels, cfg)
     x = tuple(a[rows] for a in data_in.x)
@@ -479,61 +648,31 @@ def train_classifier(
     counts = {c: int((labels == c).sum()) for c in class_names}
     say(
         f"{cfg.kind}: {len(y)} sources {counts}, {data_in.n_unusable} unusable, inputs "
-        f"{[a.shape[1:] for a in x]}, {load_seconds:.1f} s to build, device {dev}"
+        f"{[a.shape[1:] for a in x]}, {load_seconds:.1f} s to build, device {dev}, "
+        f"{cfg.ranks} rank(s) on {world} process(es)"
     )
     shapes = dict(
         sequence_channels=x[0].shape[2] if KIND_MODELS[cfg.kind] != "DmdtCnn" else 0,
         image_channels=x[-1].shape[1] if KIND_MODELS[cfg.kind] != "CnnLstm" else 0,
         image_shape=tuple(x[-1].shape[2:]) if KIND_MODELS[cfg.kind] != "CnnLstm" else (0, 0),
     )
+    dropout = {} if cfg.dropout is None else {"dropout": cfg.dropout}
     archs = {
-        lay: architecture_for(KIND_MODELS[cfg.kind], lay, len(class_names), **shapes)
+        lay: architecture_for(KIND_MODELS[cfg.kind], lay, len(class_names), **shapes) | dropout
         for lay in LAYOUTS
     }
     arch = archs[cfg.layout]
 
-    metrics: dict = {}
-    cv_seconds = 0.0
-    if cfg.folds:
+    with contextlib.ExitStack() as stack:
+        runner = stack.enter_context(open_runner(spec)) if world > 1 else None
+        metrics: dict = {}
         t_cv = time.perf_counter()
-        fold = stratified_folds(y, cfg.folds, cfg.seed)
-        per_fold = []
-        for f in range(cfg.folds):
-            test, val = fold == f, fold == (f + 1) % cfg.folds
-            res = train_once(
-                x,
-                y,
-                np.flatnonzero(~test & ~val),
-                np.flatnonzero(val),
-                arch,
-                cfg,
-                cfg.cv_epochs or cfg.epochs,
-                dev,
-                log=None,
-            )
-            m = multiclass_metrics(
-                y[test], _probabilities(res.model, x, np.flatnonzero(test)), class_names
-            )
-            m.update(best_epoch=res.best_epoch, seconds=res.seconds)
-            per_fold.append(m)
-            say(
-                f"fold {f + 1}/{cfg.folds}: accuracy {m['accuracy']:.4f}  macro F1 "
-                f"{m['macro_f1']:.4f}  best epoch {res.best_epoch}  {res.seconds:.0f} s"
-            )
+        if cfg.folds:
+            metrics["cv"] = cross_validate(x, y, arch, cfg, class_names, dev, say, runner)
         cv_seconds = time.perf_counter() - t_cv
-        metrics["cv"] = summarise_folds(per_fold)
-        metrics["cv"]["protocol"] = (
-            f"stratified {cfg.folds}-fold, seed {cfg.seed}: fold f tests, fold f+1 validates "
-            f"(best epoch), the rest trains; {cfg.cv_epochs or cfg.epochs} epochs max, "
-            f"patience {cfg.patience}"
-        )
-        metrics["cv"]["confusion_normalised_mean"] = (
-            np.mean([m["confusion_normalised"] for m in per_fold], axis=0).round(4).tolist()
-        )
-
-    split = stratified_split(y, SPLIT, cfg.seed)
-    tr, va, te = (np.flatnonzero(split == k) for k in range(3))
-    res = train_once(x, y, tr, va, arch, cfg, cfg.epochs, dev, log=say)
+        split = stratified_split(y, SPLIT, cfg.seed)
+        tr, va, te = (np.flatnonzero(split == k) for k in range(3))
+        res = train_once(x, y, tr, va, arch, cfg, cfg.epochs, dev, log=say, runner=runner)
     metrics["test"] = multiclass_metrics(y[te], _probabilities(res.model, x, te), class_names)
     metrics["validation"] = multiclass_metrics(y[va], _probabilities(res.model, x, va), class_names)
     metrics.update(
@@ -563,6 +702,7 @@ def train_classifier(
             "seconds_per_epoch": round(res.seconds / max(len(res.curve), 1), 2),
         },
         "layout": cfg.layout,
+        "data_parallel": {"ranks": cfg.ranks, "processes": world},
         "parameters_by_layout": {
             lay: count_parameters(build_classifier(a)) for lay, a in archs.items()
         },
@@ -605,6 +745,7 @@ def train_classifier_request(request: TrainRequest) -> Artifact:
         label_column=request.label_column,
         device=request.device,
         cluster=request.cluster,
+        workers=request.workers,
         command=request.command,
     )
 
@@ -622,7 +763,9 @@ def evaluate_classifier(
     cluster: str = "local",
 ) -> Evaluation:
     """Accuracy, per-class and macro precision / recall / F1 and the normalised confusion
-    matrix (JSON + PNG) of a classifier on a labelled catalog.
+    matrix of a classifier on a labelled catalog: ``evaluation.json``, ``confusion.png`` and
+    ``predictions.parquet`` (per scored source its id, label and the columns ``vsbatch run``
+    would write, so every number can be recomputed or broken down further).
 
     Labels go through the card's label map; sources whose label is not one of the card's
     classes are counted, not scored. ``split="test"`` scores only the test 20 % of the
@@ -642,7 +785,9 @@ def evaluate_classifier(
     if card["kind"] == CATALOG_KIND:
         data_in = load_catalog_inputs(data, cfg, rep, label_column)
     else:
-        data_in = load_light_curve_inputs(data, cfg, rep, label_column, cluster)
+        data_in = load_light_curve_inputs(
+            data, cfg, rep, label_column, ClusterSpec(cluster=cluster)
+        )
     class_names = list(card["class_names"])
     rows = select_rows(data_in.labels, cfg)
     if split == "test":
@@ -666,11 +811,20 @@ def evaluate_classifier(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "evaluation.json"
-    import json
-
     json_path.write_text(json.dumps(report, indent=1) + "\n")
     png = plot_confusion(report, out / "confusion.png", f"{artifact.name} on {Path(data).name}")
-    return Evaluation(report, (json_path, png))
+    columns = class_columns(
+        artifact.name.replace("-", "_"), class_names, proba, np.ones(len(y), bool)
+    )
+    predictions = pa.table(
+        {
+            "source_id": pa.array(data_in.source_id[rows].tolist(), pa.string()),
+            "label": pa.array(data_in.labels[rows].tolist(), pa.string()),
+            **{k: pa.array(v.tolist()) for k, v in columns.items()},
+        }
+    )
+    write_parquet_atomic(predictions, out / "predictions.parquet")
+    return Evaluation(report, (json_path, png, out / "predictions.parquet"))
 
 
 def evaluate_classifier_request(artifact: Artifact, request: EvaluateRequest) -> Evaluation:

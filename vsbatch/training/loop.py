@@ -13,19 +13,34 @@ count so that all ranks take the same number of equal-sized steps; averaging equ
 per-rank mean losses is then the mean loss of the union, which is what
 :func:`fit` with ``virtual_ranks`` computes in one process: the two give the same weights up
 to floating-point summation order.
+
+Checkpoints (``fit(checkpoint=PATH)``): after every epoch the whole training state -- weights,
+optimiser and scheduler state, epoch, best weights and validation loss, early-stopping
+counters, training curve and the torch, NumPy and Python RNG states -- is written atomically
+(temporary file, fsync, rename; rank 0 under DDP), so a killed process leaves the previous
+epoch's checkpoint intact. ``resume=True`` restores it and continues: every epoch's batch order
+is seeded by (seed, epoch, rank), so a resumed run reproduces the uninterrupted one. A
+checkpoint is read with ``torch.load(weights_only=True)``: tensors and plain containers only,
+nothing is unpickled.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import random
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 Inputs = torch.Tensor | tuple[torch.Tensor, ...]
+CHECKPOINT_FORMAT = 1
 
 
 def _take(x: Inputs, idx: torch.Tensor, device: torch.device) -> Inputs:
@@ -64,6 +79,7 @@ class FitResult:
     best_val_loss: float = float("nan")
     stop_reason: str = ""
     seconds: float = 0.0
+    resumed_after_epoch: int = 0  # epochs restored from a checkpoint (0: trained from scratch)
 
 
 @torch.no_grad()
@@ -79,6 +95,27 @@ def predict(
         for lo in range(0, n, batch_size)
     ]
     return torch.cat(outs) if outs else torch.empty(0)
+
+
+@contextlib.contextmanager
+def rank_process_group(
+    rank: int, world: int, init_method: str | None, device: str
+) -> Iterator[tuple[int, int] | None]:
+    """Rank ``rank`` of a ``world``-process torch.distributed group (gloo on CPUs, NCCL on
+    GPUs) while the block runs. Yields what :func:`~vsbatch.training.loop.fit` takes as
+    ``distributed``: ``(rank, world)``, or None for a single process (no group). Every kind
+    that trains data-parallel enters it in the tasks of :meth:`Runner.run_ranks`."""
+    if world == 1:
+        yield None
+        return
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo" if device == "cpu" else "nccl", init_method=init_method,
+                            rank=rank, world_size=world)  # fmt: skip
+    try:
+        yield rank, world
+    finally:
+        dist.destroy_process_group()
 
 
 def _rank_order(n: int, seed: int, epoch: int, rank: int, keep: int) -> torch.Tensor:
@@ -98,6 +135,9 @@ def fit(
     device: str | torch.device = "cpu",
     log: Callable[[str], None] | None = None,
     distributed: tuple[int, int] | None = None,
+    checkpoint: str | Path | None = None,
+    resume: bool = False,
+    checkpoint_identity: dict | None = None,
 ) -> FitResult:
     """Train ``model`` and keep the weights of the epoch with the lowest validation loss.
 
@@ -106,6 +146,10 @@ def fit(
     ``distributed=(rank, world_size)`` a torch.distributed process group must be initialised
     and ``train`` holds this rank's rows only; the model is wrapped in DistributedDataParallel.
     Validation loss is ``loss_fn`` on all of ``validation`` (every rank computes the same).
+    With ``checkpoint``, the training state is saved there after every epoch and, with
+    ``resume``, restored from it first (see the module docstring); ``config.epochs`` may be
+    raised on resume, the seed, batch size and data sizes may not change, nor anything in
+    ``checkpoint_identity`` (plain values, e.g. a training-data fingerprint).
     """
     say = log or (lambda _msg: None)
     dev = torch.device(device)
@@ -123,12 +167,21 @@ def fit(
         per_rank = int(shared)
     if per_rank == 0:
         raise ValueError("a rank has no training rows")
-    net = model if distributed is None else nn.parallel.DistributedDataParallel(model)
     x_va, y_va = validation
     result = FitResult(model)
-    best_state, best, stale, prev = None, np.inf, 0, np.inf
-    result.stop_reason = f"max epochs ({config.epochs})"
-    for epoch in range(1, config.epochs + 1):
+    state = {"epoch": 0, "best_val_loss": np.inf, "best_epoch": 0, "best_state": None, "stale": 0,
+             "prev": np.inf, "curve": [], "stop_reason": "", "seconds": 0.0}  # fmt: skip
+    identity = {"seed": config.seed, "batch_size": config.batch_size, "rows_per_rank": per_rank,
+                "ranks": len(train) if distributed is None else distributed[1],
+                "validation_rows": len(y_va), **(checkpoint_identity or {})}  # fmt: skip
+    if checkpoint is not None and resume:
+        state = _restore(Path(checkpoint), identity, model, optimiser, scheduler)
+        result.resumed_after_epoch = state["epoch"]
+        say(f"resumed from {checkpoint} after epoch {state['epoch']}")
+    net = model if distributed is None else nn.parallel.DistributedDataParallel(model)
+    result.curve = state["curve"]
+    first = config.epochs + 1 if state["stop_reason"] else state["epoch"] + 1
+    for epoch in range(first, config.epochs + 1):
         t0 = time.perf_counter()
         model.train()
         orders = {r: _rank_order(_length(train[i][0]), config.seed, epoch, r, per_rank)
@@ -163,24 +216,104 @@ def fit(
         })  # fmt: skip
         say(f"epoch {epoch:3d}  train {result.curve[-1]['train_loss']:.4f}  val {val_loss:.4f}  "
             f"acc {val_acc:.4f}  {result.curve[-1]['seconds']:.1f} s")  # fmt: skip
-        if val_loss < best:
-            best, result.best_epoch, stale = val_loss, epoch, 0
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        state["epoch"] = epoch
+        if val_loss < state["best_val_loss"]:
+            state.update(best_val_loss=val_loss, best_epoch=epoch, stale=0, best_state={
+                k: v.detach().cpu().clone() for k, v in model.state_dict().items()})  # fmt: skip
         else:
-            stale += 1
-        if config.min_delta > 0 and abs(prev - val_loss) < config.min_delta:
-            result.stop_reason = f"validation loss changed by < {config.min_delta}"
+            state["stale"] += 1
+        if config.min_delta > 0 and abs(state["prev"] - val_loss) < config.min_delta:
+            state["stop_reason"] = f"validation loss changed by < {config.min_delta}"
+        elif state["stale"] >= config.patience:
+            state["stop_reason"] = f"no better validation loss for {config.patience} epochs"
+        state["prev"] = val_loss
+        if checkpoint is not None and rank == 0:
+            seconds = state["seconds"] + time.perf_counter() - started
+            _save(Path(checkpoint), {**state, "seconds": seconds}, identity, model, optimiser,
+                  scheduler)  # fmt: skip
+        if state["stop_reason"]:
             break
-        if stale >= config.patience:
-            result.stop_reason = f"no better validation loss for {config.patience} epochs"
-            break
-        prev = val_loss
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if state["best_state"] is not None:
+        model.load_state_dict(state["best_state"])
     result.model = model.cpu().eval()
-    result.best_val_loss = float(best)
-    result.seconds = round(time.perf_counter() - started, 1)
+    result.best_epoch = state["best_epoch"]
+    result.best_val_loss = float(state["best_val_loss"])
+    result.stop_reason = state["stop_reason"] or f"max epochs ({config.epochs})"
+    result.seconds = round(state["seconds"] + time.perf_counter() - started, 1)
     return result
+
+
+def _rng_states() -> dict:
+    """Global RNG states as tensors and plain values (what ``weights_only`` loading accepts)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": (name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
+        "python": random.getstate(),
+    }
+
+
+def _set_rng_states(rng: dict) -> None:
+    torch.set_rng_state(rng["torch"])
+    if rng["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    name, keys, pos, has_gauss, cached = rng["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    random.setstate(rng["python"])
+
+
+def _save(
+    path: Path, state: dict, identity: dict, model: nn.Module, optimiser: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+) -> None:  # fmt: skip
+    """Write the checkpoint beside ``path``, fsync, then rename over it (never half-written)."""
+    data = {
+        "format": CHECKPOINT_FORMAT, "identity": identity, **state,
+        "best_val_loss": float(state["best_val_loss"]), "prev": float(state["prev"]),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimiser": optimiser.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "rng": _rng_states(),
+    }  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save(data, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _restore(
+    path: Path, identity: dict, model: nn.Module, optimiser: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+) -> dict:  # fmt: skip
+    """Load a checkpoint into the model, optimiser, scheduler and RNGs; the loop's counters."""
+    if not path.is_file():
+        raise ValueError(f"{path}: no checkpoint to resume from")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - UnpicklingError and friends, all refusals
+        raise ValueError(f"{path}: not a readable training checkpoint ({exc})") from exc
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a vsbatch training checkpoint")
+    if data["identity"] != identity:
+        raise ValueError(
+            f"{path}: written by another training ({data['identity']}, now {identity}); "
+            "resume with the same data, seed and batch size, or start afresh"
+        )
+    model.load_state_dict(data["model"])
+    optimiser.load_state_dict(data["optimiser"])
+    if scheduler is not None and data["scheduler"] is not None:
+        scheduler.load_state_dict(data["scheduler"])
+    _set_rng_states(data["rng"])
+    return {k: data[k] for k in ("epoch", "best_val_loss", "best_epoch", "best_state", "stale",
+                                 "prev", "curve", "stop_reason", "seconds")}  # fmt: skip
 
 
 def _accuracy(out: torch.Tensor, y: torch.Tensor) -> float:

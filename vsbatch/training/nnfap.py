@@ -54,7 +54,7 @@ from vsbatch.represent.nnfap import (
 from vsbatch.stages.clean import clean_partition
 from vsbatch.stages.failures import FailureLog
 from vsbatch.training.evaluate import POSITIVE
-from vsbatch.training.loop import FitConfig, fit
+from vsbatch.training.loop import FitConfig, fit, rank_process_group
 from vsbatch.training.metrics import evaluate_binary
 from vsbatch.training.splits import stratified_split
 
@@ -238,13 +238,7 @@ def _fit_rank(
     virtual: list[list[Path]] | None, log: Callable[[str], None] | None,
 ) -> tuple[dict, list[dict], int, float, str]:  # fmt: skip
     """Train on this rank's shards; rank 0 returns (state_dict, curve, best epoch, loss, why)."""
-    distributed = world > 1
-    if distributed:
-        import torch.distributed as dist
-
-        dist.init_process_group("gloo" if device == "cpu" else "nccl", init_method=init_method,
-                                rank=rank, world_size=world)  # fmt: skip
-    try:
+    with rank_process_group(rank, world, init_method, device) as distributed:
         torch.manual_seed(cfg.seed)
         torch.use_deterministic_algorithms(True, warn_only=True)
         groups = virtual if virtual is not None else [files]
@@ -258,11 +252,8 @@ def _fit_rank(
             config=FitConfig(epochs=cfg.epochs, batch_size=cfg.batch_size // max(1, cfg.ranks),
                              seed=cfg.seed, patience=cfg.patience, min_delta=cfg.min_delta),
             device=resolve_device(device), log=log if rank == 0 else None,
-            distributed=(rank, world) if distributed else None,
+            distributed=distributed,
         )  # fmt: skip
-    finally:
-        if distributed:
-            dist.destroy_process_group()
     state = {k: v.clone() for k, v in result.model.state_dict().items()}
     return state, result.curve, result.best_epoch, result.best_val_loss, result.stop_reason
 
