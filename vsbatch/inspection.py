@@ -40,7 +40,7 @@ from matplotlib.figure import Figure
 
 from vsbatch.config import RunConfig
 from vsbatch.errors import InputError, UsageError
-from vsbatch.io.catalog import Catalog, open_catalog
+from vsbatch.io.catalog import Catalog, open_catalog, write_bytes_atomic
 from vsbatch.io.inputs import InputSpec, ReadUnit, open_input, read_unit
 from vsbatch.kernels.arrays import LightCurves
 from vsbatch.kernels.dmdt import MAHABAL_DM_EDGES, MAHABAL_DT_EDGES, dmdt_histograms
@@ -743,10 +743,7 @@ def _inspect(
         headline += "\n" + "; ".join(notes)
     data, panels = _draw_page(bands, primary, models, config, headline)
     out = Path(output_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, out)
+    write_bytes_atomic(data, out)
     width, height = _png_size(out)
     return InspectionSummary(
         source_id=sid,

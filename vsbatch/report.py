@@ -74,7 +74,7 @@ from matplotlib.ticker import FuncFormatter
 
 from vsbatch import __version__
 from vsbatch.errors import UsageError
-from vsbatch.io.catalog import Catalog, open_catalog, write_json_atomic
+from vsbatch.io.catalog import Catalog, open_catalog, write_bytes_atomic, write_json_atomic
 from vsbatch.query import connect
 from vsbatch.schema import table_schema
 
@@ -972,15 +972,8 @@ def blazhko_candidates(
     with matplotlib.rc_context(STYLE):
         rendered, name, chosen = _candidates(catalog_path, per_class, input, model)
     out = Path(output_png)
-    _write_png(rendered.png, out)
+    write_bytes_atomic(rendered.png, out)
     return CandidatesSummary(out, name, chosen, rendered.info)
-
-
-def _write_png(data: bytes, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, out)
 
 
 def _blazhko_model(cat: Catalog, model: str | None) -> dict:
@@ -1221,7 +1214,7 @@ def report(
         candidates = None
         if candidates_png is not None:
             candidates = _candidates(catalog_path, per_class, input, None)
-            _write_png(candidates[0].png, Path(candidates_png))
+            write_bytes_atomic(candidates[0].png, Path(candidates_png))
         return _report(catalog_path, output_html, sample_cap, seed, candidates, candidates_png)
 
 
@@ -1317,10 +1310,7 @@ def _report(
         + "</body></html>\n"
     )
     out = Path(output_html)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out)
+    write_bytes_atomic(page.encode("utf-8"), out)
     return ReportSummary(
         output=out,
         catalog=cat.root,

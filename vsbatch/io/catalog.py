@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -69,32 +70,37 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_parquet_atomic(table: pa.Table, path: Path) -> None:
-    """Write to a hidden temporary file beside ``path``, fsync, then rename over it."""
+@contextlib.contextmanager
+def atomic_path(path: Path, *, fsync: bool = True) -> Iterator[Path]:
+    """A hidden temporary path beside ``path`` to write to; when the block ends without an
+    error it is fsynced and renamed over ``path``, else removed. Readers never see a partial
+    file, and a crash leaves the previous one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
     try:
-        pq.write_table(table, tmp, **PARQUET_OPTIONS)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+        yield tmp
+        if fsync:
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, **PARQUET_OPTIONS)
 
 
 def write_json_atomic(data: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+
+
+def write_bytes_atomic(data: bytes, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 @dataclass(frozen=True)

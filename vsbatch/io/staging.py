@@ -9,8 +9,6 @@ on a cluster with a shared filesystem.
 from __future__ import annotations
 
 import hashlib
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
+from vsbatch.io.catalog import atomic_path
 from vsbatch.io.hats import PixelTree
 from vsbatch.partitioning import PartitionTree
 
@@ -41,11 +40,8 @@ def write_pieces(
         part = names[leaf[lo]]
         rows = table.slice(lo, hi - lo)
         path = staging / SHUFFLE_DIR / part / f"u{unit:06d}.arrow"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-        with ipc.new_file(tmp, rows.schema) as writer:
+        with atomic_path(path, fsync=False) as tmp, ipc.new_file(tmp, rows.schema) as writer:
             writer.write_table(rows)
-        os.replace(tmp, path)
         written[part] = rows.num_rows
     return written
 

@@ -27,10 +27,8 @@ nothing is unpickled.
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +36,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+
+from vsbatch.io.catalog import atomic_path
 
 Inputs = torch.Tensor | tuple[torch.Tensor, ...]
 CHECKPOINT_FORMAT = 1
@@ -276,17 +276,8 @@ def _save(
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "rng": _rng_states(),
     }  # fmt: skip
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(data, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+    with atomic_path(path) as tmp:
+        torch.save(data, tmp)
 
 
 def _restore(
