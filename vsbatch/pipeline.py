@@ -325,34 +325,43 @@ def run(
             records, computed = _process(runner, plan, staging, reuse, keep_going)
 
         failures = _collect_failures(plan, staging, records, root, previous, reuse)
-        manifest = Manifest(
-            run_id=plan.run_id,
-            vsbatch_version=__version__,
-            created=datetime.now(UTC).isoformat(timespec="seconds"),
-            input=str(source),
-            config=plan.config,
-            config_hash=run_hash,
-            partition_tree=plan.tree,
-            partitions=sorted(records.values(), key=lambda r: r.name),
-            failures_file=FAILURES_FILE,
-            failures_rows=failures.num_rows,
-            carried_columns=plan.carried,
-            source_id_type=plan.source_id_type,
-            stats={
-                "input_sources": plan.n_sources,
-                "wall_seconds_last_run": round(time.monotonic() - started, 3),
-                "partitions_computed_last_run": computed,
-            },
-            models=plan.models,
-            layout=plan.layout,
-        )
-        commit(root, staging / OUT_DIR, manifest, failures)
+        stats = {
+            "input_sources": plan.n_sources,
+            "wall_seconds_last_run": round(time.monotonic() - started, 3),
+            "partitions_computed_last_run": computed,
+        }
+        _commit_plan(root, source, plan, staging, records, failures, stats)
     except OSError as exc:
         full = storage_error(exc, root)
         if full is None:
             raise
         raise full from exc
     return _summary_of(open_catalog(root), started, computed)
+
+
+def _commit_plan(
+    root: Path, source: str, plan: _Plan, staging: Path, records: dict[str, PartitionRecord],
+    failures: pa.Table, stats: dict,
+) -> None:  # fmt: skip
+    """The last step of a run: the manifest of the plan's partitions, then the commit."""
+    manifest = Manifest(
+        run_id=plan.run_id,
+        vsbatch_version=__version__,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        input=str(source),
+        config=plan.config,
+        config_hash=plan.run_hash,
+        partition_tree=plan.tree,
+        partitions=sorted(records.values(), key=lambda r: r.name),
+        failures_file=FAILURES_FILE,
+        failures_rows=failures.num_rows,
+        carried_columns=plan.carried,
+        source_id_type=plan.source_id_type,
+        stats=stats,
+        models=plan.models,
+        layout=plan.layout,
+    )
+    commit(root, staging / OUT_DIR, manifest, failures)
 
 
 def _summary_of(catalog: Catalog, started: float, computed: int) -> RunSummary:
@@ -823,32 +832,16 @@ def classify_catalog(
                 classified += n_ok
         failures = _collect_failures(plan, staging, records, root, None, {})
         seconds = time.monotonic() - started
-        manifest = Manifest(
-            run_id=plan.run_id,
-            vsbatch_version=__version__,
-            created=datetime.now(UTC).isoformat(timespec="seconds"),
-            input=str(source),
-            config=plan.config,
-            config_hash=plan.run_hash,
-            partition_tree=plan.tree,
-            partitions=sorted(records.values(), key=lambda r: r.name),
-            failures_file=FAILURES_FILE,
-            failures_rows=failures.num_rows,
-            carried_columns=plan.carried,
-            source_id_type=plan.source_id_type,
-            stats={
-                "input_kind": "catalogue parameters (one row per source, no epochs)",
-                "input_sources": plan.n_sources,
-                "input_rows": table.num_rows,
-                "classified_rows": classified,
-                "wall_seconds_last_run": round(seconds, 3),
-                "rows_per_second": round(table.num_rows / seconds, 1),
-                "partitions_computed_last_run": len(records),
-            },
-            models=plan.models,
-            layout=plan.layout,
-        )
-        commit(root, staging / OUT_DIR, manifest, failures)
+        stats = {
+            "input_kind": "catalogue parameters (one row per source, no epochs)",
+            "input_sources": plan.n_sources,
+            "input_rows": table.num_rows,
+            "classified_rows": classified,
+            "wall_seconds_last_run": round(seconds, 3),
+            "rows_per_second": round(table.num_rows / seconds, 1),
+            "partitions_computed_last_run": len(records),
+        }
+        _commit_plan(root, source, plan, staging, records, failures, stats)
     except OSError as exc:
         full = storage_error(exc, root)
         if full is None:
