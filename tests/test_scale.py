@@ -52,6 +52,8 @@ def test_thousand_sources_end_to_end_on_two_workers(templates, tmp_path: Path) -
     assert report.partitions >= 2 and report.partitions_computed == report.partitions
     assert report.worker_peak_mib > 50 and report.driver_peak_mib > 50  # both were sampled
     assert report.core_hours_per_1e8 > 0 and not report.resumed
+    per_source = inputs[inputs.source_id.isin(cat.source_id)].groupby("source_id").size()
+    assert report.median_epochs_per_source == pytest.approx(per_source.median())
     saved = json.loads((tmp_path / "catalog-1000-default" / "scale_report.json").read_text())
     assert saved["worker_peak_mib"] == report.worker_peak_mib
     periodic = cat.period.notna().mean()

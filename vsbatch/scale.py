@@ -232,6 +232,7 @@ class ScaleReport:
     driver_peak_mib: float
     worker_peak_mib: float  # the largest peak of any worker process
     partition_epochs: int
+    median_epochs_per_source: float  # input epochs, all bands (failed sources not counted)
     core_hours_per_1e8: float  # workers x wall, scaled linearly to 10^8 sources
     resumed: bool
 
@@ -243,10 +244,18 @@ class ScaleReport:
             f"computed this time); {self.wall_seconds:,.0f} s wall, "
             f"{self.sources_per_second:,.1f} sources/s; peak memory: worker "
             f"{self.worker_peak_mib:,.0f} MiB, driver {self.driver_peak_mib:,.0f} MiB "
-            f"(partitions of {self.partition_epochs:,} epochs); "
+            f"(partitions of {self.partition_epochs:,} epochs; median "
+            f"{self.median_epochs_per_source:,.0f} epochs per source); "
             f"{self.core_hours_per_1e8:,.0f} core-hours per 10^8 sources"
             + (" [resumed: wall time is this session's part only]" if self.resumed else "")
         )
+
+
+def _median_epochs(catalog: Path) -> float:
+    from vsbatch.query import query
+
+    sql = "SELECT median(n) FROM (SELECT sum(n_input) AS n FROM catalog GROUP BY source_id)"
+    return float(query(catalog, sql).column(0)[0].as_py())
 
 
 def run_scale(
@@ -287,6 +296,7 @@ def run_scale(
         wall_seconds=round(wall, 1), sources_per_second=round(n_sources / wall, 2),
         driver_peak_mib=round(driver / 2**20, 1), worker_peak_mib=round(worker / 2**20, 1),
         partition_epochs=run_config.partition_epochs,
+        median_epochs_per_source=_median_epochs(output),
         core_hours_per_1e8=round(workers * wall / 3600 * 1e8 / n_sources, 1), resumed=resume,
     )  # fmt: skip
     (output / "scale_report.json").write_text(json.dumps(asdict(report), indent=1) + "\n")
