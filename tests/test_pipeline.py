@@ -267,3 +267,31 @@ def test_update_rewrites_only_affected_partitions_and_drops_removed_sources(
     )
     assert again.partitions_computed == again.partitions
     assert "period" not in catalog_frame(out).columns
+
+
+def test_run_hash_follows_declared_output_columns_but_not_their_prose(monkeypatch) -> None:
+    """A catalog written before a column was added must not be reused by --update."""
+    import copy
+
+    from vsbatch import schema
+
+    real = {n: copy.deepcopy(schema._load(n)) for n in ("catalog", "failures", "models")}
+
+    def digest_with(edit) -> str:  # noqa: ANN001 - a function editing the declarations
+        changed = copy.deepcopy(real)
+        edit(changed)
+        monkeypatch.setattr(schema, "_load", lambda name: changed[name])
+        schema.output_schema_digest.cache_clear()
+        try:
+            return schema.output_schema_digest()
+        finally:
+            monkeypatch.undo()
+            schema.output_schema_digest.cache_clear()
+
+    base = digest_with(lambda d: None)
+    assert base == schema.output_schema_digest()
+    reworded = digest_with(lambda d: d["catalog"]["columns"][0].update(description="other"))
+    added = digest_with(lambda d: d["models"]["kinds"]["blazhko"].append(
+        {"output": "extra", "type": "float64", "unit": "", "description": "new"}))  # fmt: skip
+    retyped = digest_with(lambda d: d["catalog"]["columns"][0].update(type="int64"))
+    assert reworded == base and added != base and retyped != base

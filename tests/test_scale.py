@@ -13,7 +13,13 @@ import pytest
 from tests.conftest import FIXTURES
 from tests.helpers import catalog_frame
 from vsbatch.io.catalog import open_catalog
-from vsbatch.scale import PART_SOURCES, load_templates, make_scale_catalog, run_scale
+from vsbatch.scale import (
+    GENERATOR_VERSION,
+    PART_SOURCES,
+    load_templates,
+    make_scale_catalog,
+    run_scale,
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +41,18 @@ def test_catalog_is_seeded_and_uses_real_cadences(templates, tmp_path: Path) -> 
     one = df[df.source_id == df.source_id.iloc[0]].time.to_numpy()
     assert np.isin(np.round(np.diff(one), 6), real_gaps).all()
     # errors are real ones of the same band
-    err_pool = np.concatenate([lk.err for lk in templates.lookups.values()])
-    assert np.isin(df.mag_err.to_numpy(), err_pool).all()
+    assert len(templates.lookups) >= 2
+    for band, rows in df.groupby("band"):
+        assert np.isin(rows.mag_err.to_numpy(), templates.lookups[band].err).all()
     assert PART_SOURCES >= 1000
+
+
+def test_surveys_are_drawn_equally_whatever_their_number_of_windows(templates) -> None:
+    sizes = np.bincount(templates.surveys)
+    assert sizes.max() > 2 * sizes.min()  # unequal numbers of windows per survey
+    picks = templates.draw(np.random.default_rng(0), 30_000)
+    share = np.bincount(templates.surveys[picks], minlength=sizes.size) / picks.size
+    np.testing.assert_allclose(share, 1 / sizes.size, atol=0.01)
 
 
 @pytest.mark.slow
@@ -45,7 +60,7 @@ def test_thousand_sources_end_to_end_on_two_workers(templates, tmp_path: Path) -
     report = run_scale(1000, tmp_path, workers=2, templates=templates, seed=1)
     cat = catalog_frame(tmp_path / "catalog-1000-default")
     failures = open_catalog(tmp_path / "catalog-1000-default").failures().to_pandas()
-    inputs = pq.read_table(tmp_path / "input-1000-seed1").to_pandas()
+    inputs = pq.read_table(tmp_path / f"input-1000-seed1-g{GENERATOR_VERSION}").to_pandas()
     expected = set(inputs.source_id)
     assert set(cat.source_id) | set(failures.source_id) == expected  # nobody lost
     assert report.n_sources == 1000 and report.light_curves == len(cat)

@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 
 from vsbatch import __version__
+from vsbatch.schema import output_schema_digest
 
 ALL_STAGES = ("stats", "period", "multiband", "pdm", "fourier", "freqanalysis", "dmdt")
 # PDM is opt-in: on the default grid it costs about 3x all other stages together (README).
@@ -18,9 +19,6 @@ DEFAULT_STAGES = ("stats", "period", "multiband", "fourier", "freqanalysis", "dm
 FOLD_PERIOD_MODES = ("auto", "search", "catalog")
 # Sample cuts of the Blazhko paper's Section 2 (vsbatch.stages.blazhko.paper_sample_cuts)
 BLAZHKO_CUTS = ("none", "paper", "paper-mc")
-# options added after catalogs were made: hashed only when not at their default, so an update
-# or resume of an older catalog is not recomputed (or refused) because the option appeared
-_HASHED_WHEN_SET = {"type_column": None, "blazhko_cuts": "none"}
 
 
 @dataclass(frozen=True)
@@ -85,13 +83,12 @@ class RunConfig:
 
     def content_hash(self, model_hashes: tuple[str, ...] = ()) -> str:
         """Hash of everything that changes output values: the options (not the partitioning
-        bound), the vsbatch version and the sha256 of every model's weights."""
+        bound), the vsbatch version, the declared output columns and the sha256 of every
+        model's weights."""
         content = self.to_dict()
         content.pop("partition_epochs")
-        for key, default in _HASHED_WHEN_SET.items():  # older catalogs keep their hash
-            if content[key] == default:
-                content.pop(key)
         content["vsbatch_version"] = __version__
+        content["output_schema"] = output_schema_digest()
         content["model_hashes"] = list(model_hashes)
         text = json.dumps(content, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]

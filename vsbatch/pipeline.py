@@ -315,6 +315,11 @@ def run(
                 plan = _plan(
                     runner, spec, skipped, config, previous if update else None, keep_going
                 )
+                if config.type_column is not None and config.type_column not in plan.carried:
+                    raise UsageError(
+                        f"{source}: --type-column {config.type_column!r} varies within a "
+                        "source, so it is not carried as a per-source column"
+                    )
                 plan = replace(plan, models=[asdict(m) for m in models], run_hash=run_hash)
                 staging = staging_root / plan.run_id
                 write_json_atomic(_plan_json(plan), staging / PLAN_FILE)

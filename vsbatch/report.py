@@ -76,7 +76,7 @@ from vsbatch import __version__
 from vsbatch.errors import UsageError
 from vsbatch.io.catalog import Catalog, open_catalog, write_bytes_atomic, write_json_atomic
 from vsbatch.query import connect
-from vsbatch.schema import table_schema
+from vsbatch.schema import column_prefix, table_schema
 
 if TYPE_CHECKING:
     from vsbatch.config import RunConfig
@@ -1093,7 +1093,7 @@ def _candidates(
         raise UsageError("per_class must be at least 1")
     cat = open_catalog(catalog_path)
     ref = _blazhko_model(cat, model)
-    prefix = str(ref["name"]).replace("-", "_")
+    prefix = column_prefix(str(ref["name"]))
     folder = Path(str(ref.get("path", "")))  # the card's representation, if it is still there
     spec = ImageSpec.from_dict(read_card(folder)["representation"]) \
         if (folder / CARD_FILE).is_file() else ImageSpec()  # fmt: skip

@@ -36,6 +36,7 @@ from vsbatch.schema import STAGING_DIR
 from vsbatch.synthetic import SHAPES, periodic_shape
 
 PART_SOURCES = 20_000
+GENERATOR_VERSION = 2  # in the input folder's name: parts of another generator are not reused
 MAX_TEMPLATE_EPOCHS = 600
 PERIODIC_FRACTION = 0.6
 # an error is one of the 10 real (mag, err) pairs nearest in magnitude (bands hold 10^4-10^6)
@@ -276,7 +277,7 @@ def run_scale(
 
     work = Path(workdir)
     templates = templates or shared_templates(data_dir)
-    source = work / f"input-{n_sources}-seed{seed}"
+    source = work / f"input-{n_sources}-seed{seed}-g{GENERATOR_VERSION}"
     make_scale_catalog(templates, n_sources, source, seed)
     output = work / f"catalog-{n_sources}-{config}"
     resume = (output / STAGING_DIR).exists()

@@ -7,6 +7,7 @@ Column names, types, units and descriptions live in ``schemas/`` (installed as
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -88,6 +89,24 @@ def _load(name: str) -> dict:
     return json.loads(text)
 
 
+def _shape(value: object) -> object:
+    """A declaration without its prose (descriptions, units): names, types, stages."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items() if k not in ("description", "unit")}
+    if isinstance(value, list):
+        return [_shape(v) for v in value]
+    return value
+
+
+@cache
+def output_schema_digest() -> str:
+    """Hash of the declared output columns (catalog, failures and model columns; names, types
+    and stages, not their prose). Part of a run's content hash: a catalog written before a
+    column was added or retyped is recomputed by ``--update`` instead of mixing file layouts."""
+    shapes = {name: _shape(_load(name)) for name in ("catalog", "failures", "models")}
+    return hashlib.sha256(json.dumps(shapes, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def table_schema(name: str) -> TableSchema:
     """The declared schema of ``catalog``, ``failures`` or ``input``."""
     raw = _load(name)
@@ -140,6 +159,12 @@ def renamed_on_output() -> dict[str, str]:
     return dict(_load("input")["renamed_on_output"])
 
 
+def column_prefix(model_name: str) -> str:
+    """How a model's card name prefixes its catalog columns (``catalog-cnn-lstm`` ->
+    ``catalog_cnn_lstm``): a SQL identifier without quoting."""
+    return model_name.replace("-", "_")
+
+
 def model_columns(kind: str, name: str, class_names: tuple[str, ...] = ()) -> TableSchema:
     """Catalog columns of a model of ``kind`` whose card calls it ``name``.
 
@@ -149,7 +174,7 @@ def model_columns(kind: str, name: str, class_names: tuple[str, ...] = ()) -> Ta
     raw = _load("models")
     if kind not in raw["kinds"]:
         raise KeyError(f"no catalog columns declared for model kind {kind!r}")
-    prefix = name.replace("-", "_")
+    prefix = column_prefix(name)
     cols = []
     for o in [*raw["kinds"][kind], raw["version_column"]]:
         names = [o["output"]]

@@ -153,3 +153,16 @@ def test_a_type_column_the_input_lacks_stops_the_run_before_any_work(
     with pytest.raises(UsageError, match="'sptype' is not a column of the input.*vartype"):
         vsbatch.run(str(mixed_input), tmp_path / "cat", config, ClusterSpec(cluster="none"))
     assert not (tmp_path / "cat").exists()
+
+
+def test_a_type_column_that_varies_within_a_source_stops_the_run(
+    mixed_input: Path, tmp_path: Path
+) -> None:
+    df = pd.read_parquet(mixed_input)
+    df["vartype"] = df["vartype"].where(df.groupby("source_id").cumcount() % 2 == 0, "RRc")
+    varying = tmp_path / "varying.parquet"
+    df.to_parquet(varying)
+    config = RunConfig(fmax=5.0, stages=STAGES, type_column="vartype")
+    with pytest.raises(UsageError, match="'vartype' varies within a source"):
+        vsbatch.run(str(varying), tmp_path / "cat", config, ClusterSpec(cluster="none"))
+    assert not any((tmp_path / "cat").glob("part=*"))

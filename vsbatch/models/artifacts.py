@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from vsbatch.errors import InputError
-from vsbatch.io.catalog import sha256_file
+from vsbatch.io.catalog import atomic_path, sha256_file, write_bytes_atomic
 from vsbatch.models.kinds import model_kind
 
 WEIGHTS_FILE = "weights.pt"
@@ -113,6 +113,11 @@ def _jsonable(value: object) -> object:
     return value
 
 
+def _write_card(card: dict, folder: Path) -> None:
+    text = json.dumps(_jsonable(card), indent=2, allow_nan=False) + "\n"
+    write_bytes_atomic(text.encode("utf-8"), folder / CARD_FILE)
+
+
 def save_artifact(
     model: nn.Module,
     out_dir: str | Path,
@@ -140,7 +145,8 @@ def save_artifact(
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     weights = out / WEIGHTS_FILE
-    torch.save(state, weights)
+    with atomic_path(weights) as tmp:
+        torch.save(state, tmp)
     card = {
         "card_version": CARD_VERSION,
         "name": name,
@@ -162,7 +168,7 @@ def save_artifact(
         "weights_bytes": weights.stat().st_size,
         **(extra or {}),
     }
-    (out / CARD_FILE).write_text(json.dumps(_jsonable(card), indent=2, allow_nan=False) + "\n")
+    _write_card(card, out)
     return Artifact(card, model, out)
 
 
@@ -263,7 +269,7 @@ def annotate_artifact(name_or_path: str | Path, key: str, value: object) -> dict
     folder = resolve_artifact(name_or_path)
     card = read_card(folder)
     card[key] = value
-    (folder / CARD_FILE).write_text(json.dumps(_jsonable(card), indent=2, allow_nan=False) + "\n")
+    _write_card(card, folder)
     return card
 
 

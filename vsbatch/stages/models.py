@@ -18,6 +18,7 @@ import numpy as np
 
 from vsbatch.kernels.status import KernelStatus
 from vsbatch.models.kinds import model_kind
+from vsbatch.schema import column_prefix
 from vsbatch.stages.context import StageContext
 from vsbatch.stages.fourier import fold_period
 
@@ -38,7 +39,7 @@ class ModelRef:
 
     @property
     def prefix(self) -> str:
-        return self.name.replace("-", "_")
+        return column_prefix(self.name)
 
 
 def resolve_models(names: tuple[str, ...]) -> list[ModelRef]:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -50,7 +49,7 @@ from torch import nn
 
 from vsbatch.cluster import ClusterSpec, Runner, open_runner
 from vsbatch.errors import UsageError
-from vsbatch.io.catalog import write_parquet_atomic
+from vsbatch.io.catalog import write_json_atomic, write_parquet_atomic
 from vsbatch.io.catalogue_tables import read_catalog_parameters
 from vsbatch.models.artifacts import Artifact, save_artifact, table_fingerprint
 from vsbatch.models.batching import count_parameters, resolve_device
@@ -64,6 +63,7 @@ from vsbatch.represent.sequences import (
     DEFAULT_MIN_POINTS,
     SEQUENCE_CHANNELS,
 )
+from vsbatch.schema import column_prefix
 from vsbatch.stages.classify import (
     CATALOG_KIND,
     class_columns,
@@ -811,14 +811,12 @@ def evaluate_classifier(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "evaluation.json"
-    json_path.write_text(json.dumps(report, indent=1) + "\n")
+    write_json_atomic(report, json_path)
     png = plot_confusion(report, out / "confusion.png", f"{artifact.name} on {Path(data).name}")
-    columns = class_columns(
-        artifact.name.replace("-", "_"), class_names, proba, np.ones(len(y), bool)
-    )
+    columns = class_columns(column_prefix(artifact.name), class_names, proba, np.ones(len(y), bool))
     predictions = pa.table(
         {
-            "source_id": pa.array(data_in.source_id[rows].tolist(), pa.string()),
+            "source_id": pa.array(data_in.source_id[rows].tolist()),  # the input's id type
             "label": pa.array(data_in.labels[rows].tolist(), pa.string()),
             **{k: pa.array(v.tolist()) for k, v in columns.items()},
         }
