@@ -178,6 +178,8 @@ def fit(
         state = _restore(Path(checkpoint), identity, model, optimiser, scheduler)
         result.resumed_after_epoch = state["epoch"]
         say(f"resumed from {checkpoint} after epoch {state['epoch']}")
+        if state["stop_reason"] or state["epoch"] >= config.epochs:
+            say(f"nothing left to train: {state['stop_reason'] or 'epochs already reached'}")
     net = model if distributed is None else nn.parallel.DistributedDataParallel(model)
     result.curve = state["curve"]
     first = config.epochs + 1 if state["stop_reason"] else state["epoch"] + 1
