@@ -81,8 +81,7 @@ from vsbatch.schema import column_prefix, table_schema
 if TYPE_CHECKING:
     from vsbatch.config import RunConfig
     from vsbatch.kernels.arrays import LightCurves
-    from vsbatch.kernels.fourier import FourierFit
-    from vsbatch.represent.phased_image import ImageSpec
+    from vsbatch.represent.phased_image import ImageSpec, PhaseFold
 
 EVALUATION_DIR = "_evaluation"
 SAMPLE_CAP = 20_000
@@ -1016,9 +1015,7 @@ class _Folded:
     rows: list[dict]  # catalog rows, BL first
     lcs: LightCurves  # one segment per row
     period: np.ndarray
-    zero: np.ndarray  # phase of maximum light of the fit (t0 = 0): the image's phase 0
-    phase: np.ndarray  # flat, maximum light at 0
-    fit: FourierFit
+    fold: PhaseFold  # as the phased image of each is drawn
 
 
 def _fold_candidates(rows: list[dict], source: str, config: RunConfig, spec: ImageSpec) -> _Folded:
@@ -1026,8 +1023,7 @@ def _fold_candidates(rows: list[dict], source: str, config: RunConfig, spec: Ima
     import pyarrow as pa
 
     from vsbatch.inspection import source_epochs  # inspection imports this module
-    from vsbatch.kernels.fourier import fit_fourier, fold
-    from vsbatch.represent.phased_image import max_light_phase
+    from vsbatch.represent.phased_image import phase_fold
     from vsbatch.stages.clean import clean_partition
     from vsbatch.stages.context import StageContext
     from vsbatch.stages.failures import FailureLog
@@ -1045,12 +1041,7 @@ def _fold_candidates(rows: list[dict], source: str, config: RunConfig, spec: Ima
         if rows and c in rows[0]:
             columns[c] = np.array([np.nan if r[c] is None else r[c] for r in rows], np.float64)
     period, _ = fold_period(StageContext(lcs, columns, config, FailureLog("-")))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frequency = np.where(np.isfinite(period) & (period > 0), 1.0 / period, np.nan)
-        fit = fit_fourier(lcs, frequency, order=spec.order, clip_threshold=spec.clip_mag)
-        zero = max_light_phase(fit.amplitude, fit.phase)
-        phase = fold(lcs, frequency, zero / frequency)
-    return _Folded(rows, lcs, period, zero, phase, fit)
+    return _Folded(rows, lcs, period, phase_fold(lcs, period, spec))
 
 
 def _draw_candidate(ax: Axes, f: _Folded, i: int, spec: ImageSpec, colour: str) -> int:
@@ -1058,13 +1049,13 @@ def _draw_candidate(ax: Axes, f: _Folded, i: int, spec: ImageSpec, colour: str) 
     from vsbatch.inspection import fourier_curve  # inspection imports this module
 
     lo, hi = f.lcs.offsets[i], f.lcs.offsets[i + 1]
-    kept, x, m = f.fit.kept[lo:hi], f.phase[lo:hi], f.lcs.mag[lo:hi]
+    kept, x, m = f.fold.fit.kept[lo:hi], f.fold.phase[lo:hi], f.lcs.mag[lo:hi]
     centre = float(np.median(m[kept])) if kept.any() else float(np.median(m))
     ax.scatter(x[kept], m[kept] - centre, s=4, lw=0, color=colour)
     ax.scatter(x[~kept], m[~kept] - centre, s=12, marker="x", lw=0.7, color="0.5")
-    if f.fit.status[i] == 0:
+    if f.fold.ok[i]:
         grid = np.linspace(0.0, 1.0, 401)
-        curve = fourier_curve(f.fit, i, (grid + f.zero[i]) % 1.0)
+        curve = fourier_curve(f.fold.fit, i, (grid + f.fold.zero[i]) % 1.0)
         ax.plot(grid, curve - centre, color="k", lw=1.0)
     ax.set_xlim(0, 1)
     ax.set_ylim(*spec.dmag_range)

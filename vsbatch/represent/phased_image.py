@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from vsbatch.kernels.arrays import LightCurves
-from vsbatch.kernels.fourier import TWO_PI, fit_fourier, fold
+from vsbatch.kernels.fourier import TWO_PI, FourierFit, fit_fourier, fold
 from vsbatch.kernels.raster import rasterize_phased
 from vsbatch.kernels.status import KernelStatus
 
@@ -75,15 +75,33 @@ def max_light_phase(amplitude: np.ndarray, phase: np.ndarray) -> np.ndarray:
     return grid[np.argmin(model, axis=1)]
 
 
-def phased_images(lcs: LightCurves, period: np.ndarray, spec: ImageSpec) -> PhasedImages:
-    """The paper's phased images of every light curve folded at ``period`` (days)."""
+@dataclass(frozen=True)
+class PhaseFold:
+    """Light curves folded as their images are drawn (what a figure of them must reuse)."""
+
+    fit: FourierFit  # the spec's order, points beyond its clip_mag marked not kept
+    ok: np.ndarray  # bool per light curve: the fit succeeded
+    zero: np.ndarray  # per light curve: phase of the fit's maximum light at t0 = 0
+    phase: np.ndarray  # per epoch, maximum light at phase 0 (0 where not ok)
+
+
+def phase_fold(lcs: LightCurves, period: np.ndarray, spec: ImageSpec) -> PhaseFold:
+    """Fourier fit at ``period`` (days), clipping, and the fold with maximum light at phase 0."""
     period = np.asarray(period, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         frequency = np.where(np.isfinite(period) & (period > 0), 1.0 / period, np.nan)
     fit = fit_fourier(lcs, frequency, order=spec.order, clip_threshold=spec.clip_mag)
     ok = fit.status == KernelStatus.OK
-    t0 = max_light_phase(fit.amplitude, fit.phase) / np.where(ok, frequency, 1.0)
+    zero = max_light_phase(fit.amplitude, fit.phase)
+    t0 = zero / np.where(ok, frequency, 1.0)
     phase = fold(lcs, np.where(ok, frequency, 0.0), np.where(ok, t0, 0.0))
+    return PhaseFold(fit, ok, zero, phase)
+
+
+def phased_images(lcs: LightCurves, period: np.ndarray, spec: ImageSpec) -> PhasedImages:
+    """The paper's phased images of every light curve folded at ``period`` (days)."""
+    folded = phase_fold(lcs, period, spec)
+    fit, ok, phase = folded.fit, folded.ok, folded.phase
     use = fit.kept & np.repeat(ok, lcs.counts)
     images = rasterize_phased(
         lcs, phase, use, size=spec.size, dpi=spec.dpi, figsize=spec.figsize,
