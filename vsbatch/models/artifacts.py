@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 import os
 import zipfile
@@ -33,7 +34,7 @@ import torch
 from torch import nn
 
 from vsbatch.errors import InputError
-from vsbatch.io.catalog import atomic_path, sha256_file, write_bytes_atomic
+from vsbatch.io.catalog import sha256_file, write_bytes_atomic
 from vsbatch.models.kinds import model_kind
 
 WEIGHTS_FILE = "weights.pt"
@@ -145,8 +146,9 @@ def save_artifact(
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     weights = out / WEIGHTS_FILE
-    with atomic_path(weights) as tmp:
-        torch.save(state, tmp)
+    buffer = io.BytesIO()  # not a path: torch names the archive after the file, and the
+    torch.save(state, buffer)  # temporary file's random name would change the sha256
+    write_bytes_atomic(buffer.getvalue(), weights)
     card = {
         "card_version": CARD_VERSION,
         "name": name,
