@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -68,10 +69,59 @@ def test_malicious_pickle_refused_without_running(tmp_path, how):
         torch.save({"head.bias": _Evil(str(marker))}, weights)
     card = json.loads((art.path / CARD_FILE).read_text())
     card["weights_sha256"] = sha256_file(weights)  # the attacker also fixed the card
+    card["weights_files"][0]["sha256"] = card["weights_sha256"]
     (art.path / CARD_FILE).write_text(json.dumps(card))
-    with pytest.raises(ArtifactError, match="refus"):
+    with pytest.raises(ArtifactError, match="not a torch zip archive|weights_only=True"):
         load_artifact(art.path)
     assert not marker.exists()
+
+
+def test_large_weights_are_sharded_and_every_shard_verified(tmp_path):
+    model, art = _save(tmp_path, max_file_bytes=1_000)
+    files = art.card["weights_files"]
+    n = len(files)
+    assert n >= 2 and [f["file"] for f in files] == [
+        f"weights-{i}-of-{n}.pt" for i in range(1, n + 1)
+    ]
+    assert sorted(p.name for p in art.path.glob("weights*.pt")) == sorted(f["file"] for f in files)
+    assert not (art.path / WEIGHTS_FILE).exists()
+    for f in files:
+        assert sha256_file(art.path / f["file"]) == f["sha256"]
+        shard = torch.load(art.path / f["file"], weights_only=True)
+        big = [k for k, v in shard.items() if v.numel() * v.element_size() > 1_000]
+        assert len(shard) == 1 or not big  # only a lone tensor may exceed the limit
+    assert art.card["weights_bytes"] == sum(f["bytes"] for f in files)
+    assert len(art.card["weights_sha256"]) == 64
+    x = torch.randn(3, 200, 4)
+    torch.testing.assert_close(load_artifact(art.path).model(x), model.eval()(x))
+
+    second = art.path / files[1]["file"]
+    state = torch.load(second, weights_only=True)
+    torch.save({k: v + 1.0 for k, v in state.items()}, second)
+    with pytest.raises(ArtifactError, match=f"{files[1]['file']}: sha256"):
+        load_artifact(art.path)
+    second.unlink()
+    with pytest.raises(ArtifactError, match="missing weights file"):
+        load_artifact(art.path)
+
+
+@pytest.mark.parametrize("tamper", ["traversal", "list-changed"])
+def test_shard_list_cannot_be_redirected(tmp_path, tamper):
+    _, art = _save(tmp_path, max_file_bytes=1_000)
+    card = json.loads((art.path / CARD_FILE).read_text())
+    if tamper == "traversal":
+        outside = tmp_path / "outside.pt"
+        outside.write_bytes((art.path / card["weights_files"][0]["file"]).read_bytes())
+        card["weights_files"][0]["file"] = "../outside.pt"
+        lines = "".join(f"{f['sha256']} {f['file']}\n" for f in card["weights_files"])
+        card["weights_sha256"] = hashlib.sha256(lines.encode()).hexdigest()  # a consistent card
+        match = "not a plain name"
+    else:
+        card["weights_files"] = card["weights_files"][:-1]
+        match = "shard list does not match"
+    (art.path / CARD_FILE).write_text(json.dumps(card))
+    with pytest.raises(ArtifactError, match=match):
+        load_artifact(art.path)
 
 
 def test_reference_found_by_name_and_listed():

@@ -8,6 +8,10 @@ model must never run code from a file. So:
   or hand-made pickle is refused before torch sees it);
 - the card stores the weights' sha256; :func:`load_artifact` recomputes it and refuses a
   mismatch (a swapped or corrupted file);
+- a state_dict larger than :data:`MAX_WEIGHTS_FILE_BYTES` is split by tensor into numbered
+  shards (``weights-1-of-3.pt`` ...), each a plain state_dict with its own sha256 in the card
+  (repositories and object stores cap single files; the unmodified ResNet-34 is 42.6 MB even
+  in float16), and the card's ``weights_sha256`` is then the digest of the shard list;
 - the card holds everything needed to rebuild and use the model: kind, architecture,
   representation and its parameters, class names, plus how it was made (training-data
   fingerprint, command, metrics, training curve, vsbatch and torch versions, date).
@@ -38,6 +42,7 @@ from vsbatch.io.catalog import sha256_file, write_bytes_atomic
 from vsbatch.models.kinds import model_kind
 
 WEIGHTS_FILE = "weights.pt"
+MAX_WEIGHTS_FILE_BYTES = 16_000_000
 CARD_FILE = "model_card.json"
 REFERENCE_DIR = Path(__file__).parent / "reference"
 CARD_VERSION = 1
@@ -114,6 +119,30 @@ def _jsonable(value: object) -> object:
     return value
 
 
+def _shard_state(state: dict[str, torch.Tensor], max_bytes: int) -> list[dict]:
+    """``state`` split in key order into dicts of at most ``max_bytes`` of tensor data each
+    (a single larger tensor gets a shard of its own)."""
+    shards: list[dict] = [{}]
+    size = 0
+    for key, tensor in state.items():
+        nbytes = tensor.numel() * tensor.element_size()
+        if shards[-1] and size + nbytes > max_bytes:
+            shards.append({})
+            size = 0
+        shards[-1][key] = tensor
+        size += nbytes
+    return shards
+
+
+def _weights_digest(files: list[dict]) -> str:
+    """The card's ``weights_sha256``: the file's own sha256, or for shards the sha256 of the
+    ``"<sha256> <file>"`` lines (so one value still names the exact weights)."""
+    if len(files) == 1:
+        return files[0]["sha256"]
+    lines = "".join(f"{f['sha256']} {f['file']}\n" for f in files)
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
 def _write_card(card: dict, folder: Path) -> None:
     text = json.dumps(_jsonable(card), indent=2, allow_nan=False) + "\n"
     write_bytes_atomic(text.encode("utf-8"), folder / CARD_FILE)
@@ -134,10 +163,12 @@ def save_artifact(
     metrics: dict | None = None,
     training_curve: list[dict] | None = None,
     extra: dict | None = None,
+    max_file_bytes: int = MAX_WEIGHTS_FILE_BYTES,
 ) -> Artifact:
     """Write ``weights.pt`` (state_dict, tensors moved to the CPU) and ``model_card.json``.
 
     ``training_data`` should hold at least ``fingerprint`` (see :func:`table_fingerprint`).
+    Weights over ``max_file_bytes`` are written as shards (see the module docstring).
     """
     import vsbatch
 
@@ -145,10 +176,15 @@ def save_artifact(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    weights = out / WEIGHTS_FILE
-    buffer = io.BytesIO()  # not a path: torch names the archive after the file, and the
-    torch.save(state, buffer)  # temporary file's random name would change the sha256
-    write_bytes_atomic(buffer.getvalue(), weights)
+    shards = _shard_state(state, max_file_bytes)
+    files = []
+    for i, shard in enumerate(shards, start=1):
+        file = WEIGHTS_FILE if len(shards) == 1 else f"weights-{i}-of-{len(shards)}.pt"
+        buffer = io.BytesIO()  # not a path: torch names the archive after the file, and the
+        torch.save(shard, buffer)  # temporary file's random name would change the sha256
+        write_bytes_atomic(buffer.getvalue(), out / file)
+        files.append({"file": file, "sha256": sha256_file(out / file),
+                      "bytes": (out / file).stat().st_size})  # fmt: skip
     card = {
         "card_version": CARD_VERSION,
         "name": name,
@@ -165,9 +201,9 @@ def save_artifact(
         "vsbatch_version": vsbatch.__version__,
         "torch_version": torch.__version__,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "weights_file": WEIGHTS_FILE,
-        "weights_sha256": sha256_file(weights),
-        "weights_bytes": weights.stat().st_size,
+        "weights_files": files,
+        "weights_sha256": _weights_digest(files),
+        "weights_bytes": sum(f["bytes"] for f in files),
         **(extra or {}),
     }
     _write_card(card, out)
@@ -200,8 +236,8 @@ def read_card(folder: Path) -> dict:
         card = json.loads((folder / CARD_FILE).read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"{folder / CARD_FILE}: unreadable model card ({exc})") from exc
-    missing = [k for k in ("name", "kind", "version", "architecture", "weights_sha256")
-               if k not in card]  # fmt: skip
+    missing = [k for k in ("name", "kind", "version", "architecture", "weights_files",
+                           "weights_sha256") if k not in card]  # fmt: skip
     if missing:
         raise ArtifactError(f"{folder / CARD_FILE}: model card lacks {', '.join(missing)}")
     return card
@@ -236,24 +272,38 @@ def load_artifact(name_or_path: str | Path, *, device: str = "cpu") -> Artifact:
     """
     folder = resolve_artifact(name_or_path)
     card = read_card(folder)
-    weights = folder / card.get("weights_file", WEIGHTS_FILE)
-    if not weights.is_file():
-        raise ArtifactError(f"{weights}: missing weights file")
-    digest = sha256_file(weights)
-    if digest != card["weights_sha256"]:
+    files = card["weights_files"]
+    if _weights_digest(files) != card["weights_sha256"]:
         raise ArtifactError(
-            f"{weights}: sha256 {digest} does not match the model card's "
-            f"{card['weights_sha256']}; refusing a modified or corrupted artifact"
+            f"{folder / CARD_FILE}: its shard list does not match its weights_sha256"
         )
+    state: dict[str, torch.Tensor] = {}
+    for entry in files:
+        name = str(entry["file"])
+        if Path(name).name != name or name in ("", ".", ".."):
+            raise ArtifactError(f"{folder / CARD_FILE}: weights file {name!r} is not a plain name")
+        weights = folder / name
+        if not weights.is_file():
+            raise ArtifactError(f"{weights}: missing weights file")
+        digest = sha256_file(weights)
+        if digest != entry["sha256"]:
+            raise ArtifactError(
+                f"{weights}: sha256 {digest} does not match the model card's "
+                f"{entry['sha256']}; refusing a modified or corrupted artifact"
+            )
+        shard = load_state_dict(weights)
+        if state.keys() & shard.keys():
+            raise ArtifactError(f"{weights}: repeats tensors of another weights file")
+        state.update(shard)
     try:
         build = model_kind(card["kind"]).part("build")
     except KeyError as exc:
         raise ArtifactError(f"{folder}: {exc.args[0]}") from exc
     model = build(card["architecture"])
     try:
-        model.load_state_dict(load_state_dict(weights))
+        model.load_state_dict(state)
     except RuntimeError as exc:
-        raise ArtifactError(f"{weights}: does not fit the card's architecture: {exc}") from exc
+        raise ArtifactError(f"{folder}: weights do not fit the card's architecture: {exc}") from exc
     model.eval()
     return Artifact(card, model.to(device), folder)
 
@@ -264,8 +314,9 @@ def annotate_artifact(name_or_path: str | Path, key: str, value: object) -> dict
     Why: evaluations on real data come after training; the card is where a reader looks.
     The fields that describe the weights themselves cannot be changed this way.
     """
-    protected = {"name", "kind", "version", "architecture", "weights_file", "weights_sha256",
-                 "weights_bytes", "parameter_count", "representation", "training_data"}  # fmt: skip
+    protected = {"name", "kind", "version", "architecture", "weights_files",
+                 "weights_sha256", "weights_bytes", "parameter_count", "representation",
+                 "training_data"}  # fmt: skip
     if key in protected:
         raise ValueError(f"card field {key!r} describes the weights; retrain instead")
     folder = resolve_artifact(name_or_path)
