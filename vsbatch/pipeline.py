@@ -20,7 +20,8 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -307,7 +308,7 @@ def run(
     if update and previous is not None and previous.config_hash == run_hash:
         reuse = {p.name: p for p in previous.partitions}
 
-    try:
+    with _storage_errors(root):
         with open_runner(cluster or ClusterSpec()) as runner:
             if runner.dashboard_link:
                 log.info("dashboard: %s", runner.dashboard_link)
@@ -336,11 +337,6 @@ def run(
             "partitions_computed_last_run": computed,
         }
         _commit_plan(root, source, plan, staging, records, failures, stats)
-    except OSError as exc:
-        full = storage_error(exc, root)
-        if full is None:
-            raise
-        raise full from exc
     return _summary_of(open_catalog(root), started, computed)
 
 
@@ -531,6 +527,18 @@ def storage_error(error: BaseException, root: Path) -> StorageError | None:
             "and the previous catalog, if any, is unchanged"
         )
     return None
+
+
+@contextmanager
+def _storage_errors(root: Path) -> Iterator[None]:
+    """Inside the block, a failed write (see :func:`storage_error`) raises a StorageError."""
+    try:
+        yield
+    except OSError as exc:
+        full = storage_error(exc, root)
+        if full is None:
+            raise
+        raise full from exc
 
 
 def _failed(name: str, error: BaseException, staging: Path, keep_going: bool) -> PartitionRecord:
@@ -820,7 +828,7 @@ def classify_catalog(
     plan = _catalogue_plan(source, table, config, refs)
     schema = catalog_parameters_schema(table.schema, refs)
     staging = root / STAGING_DIR / plan.run_id
-    try:
+    with _storage_errors(root):
         shutil.rmtree(root / STAGING_DIR, ignore_errors=True)  # no resume: start afresh
         write_json_atomic(_plan_json(plan), staging / PLAN_FILE)
         write_pieces(table, plan.partition_tree, staging, 0)
@@ -847,11 +855,6 @@ def classify_catalog(
             "partitions_computed_last_run": len(records),
         }
         _commit_plan(root, source, plan, staging, records, failures, stats)
-    except OSError as exc:
-        full = storage_error(exc, root)
-        if full is None:
-            raise
-        raise full from exc
     return CatalogClassification(
         root,
         plan.run_id,
