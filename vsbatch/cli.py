@@ -50,6 +50,19 @@ def _stages(text: str) -> tuple[str, ...]:
     )
 
 
+LIGHT_CURVE_OPTIONS = ("min_epochs", "stages", "fmin", "fmax", "samples_per_peak", "top_k",
+                       "max_frequencies", "period_backend", "pdm_bins", "fold_period",
+                       "fourier_order", "clip_mag", "dmdt_max_pairs", "column", "type_column",
+                       "blazhko_cuts", "keep_going")  # fmt: skip
+"""``vsbatch run`` options that only mean something for light curves."""
+
+
+def _changed_options(args: argparse.Namespace, dests: tuple[str, ...]) -> list[str]:
+    """The ``vsbatch run`` options among ``dests`` given a value other than their default."""
+    defaults = build_parser().parse_args(["run"])
+    return ["--" + d.replace("_", "-") for d in dests if getattr(args, d) != getattr(defaults, d)]
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from vsbatch.cluster import ClusterSpec
     from vsbatch.config import RunConfig
@@ -78,13 +91,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
             from vsbatch.pipeline import classify_catalog
 
             if is_catalog_parameters(args.input):  # one row per source, no epochs (issue 5)
-                if args.resume or args.update:
+                light_curve_only = _changed_options(args, LIGHT_CURVE_OPTIONS)
+                if args.resume or args.update or light_curve_only:
                     raise UsageError(
-                        "--resume and --update need light curves; run a catalogue-parameters "
-                        "input again with --overwrite"
+                        f"{args.input}: a catalogue-parameters input (one row per source, no "
+                        f"epochs) takes no {', '.join(light_curve_only or ['--resume/--update'])}"
+                        "; rerun it with --overwrite"
                     )
+                rows = {"partition_rows": args.partition_epochs} \
+                    if _changed_options(args, ("partition_epochs",)) else {}  # fmt: skip
                 result = classify_catalog(args.input, args.output, tuple(args.model),
-                                          overwrite=args.overwrite, cluster=cluster)  # fmt: skip
+                                          overwrite=args.overwrite, cluster=cluster,
+                                          **rows)  # fmt: skip
                 print(result.text())
                 return 0
         source, output, mode, keep_going = (
@@ -314,7 +332,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
     p.add_argument("--threads-per-worker", type=int, default=1)
     p.add_argument("--memory-limit", help="per worker, e.g. 4GiB (default: share of RAM)")
-    p.add_argument("--partition-epochs", type=int, default=100_000, help="cost bound")
+    p.add_argument(
+        "--partition-epochs",
+        type=int,
+        default=100_000,
+        help="cost bound (rows per partition for a catalogue-parameters input; default 50,000)",
+    )
     p.add_argument("--min-epochs", type=int, default=5, help="fewer valid epochs -> failure")
     g = p.add_argument_group("what to compute (defaults: the papers')")
     g.add_argument(

@@ -143,6 +143,15 @@ def test_catalogue_parameters_run_commits_a_queryable_catalog(
     redone = _query(capsys, out, f"SELECT source_id, {PREFIX}_class AS cls FROM catalog")
     assert redone.set_index("source_id").cls.equals(by_id.cls.loc[redone.source_id])
 
+    # light-curve options are refused by name (catalog untouched); --partition-epochs bounds rows
+    code, _, err = run_cli(capsys, *args, "--overwrite", "--stages", "stats", "--keep-going")
+    assert code == 2 and "takes no --stages, --keep-going" in err
+    assert open_catalog(out).manifest.run_id == again.manifest.run_id
+    code, _, err = run_cli(capsys, *args, "--overwrite", "--partition-epochs", 20)
+    assert code == 0, err
+    parts = _query(capsys, out, "SELECT part, count(*) AS n FROM catalog GROUP BY part")
+    assert len(parts) >= 4 and parts.n.max() <= 20 and parts.n.sum() == 63
+
 
 @pytest.mark.slow
 def test_classifier_ddp_on_two_dask_workers_equals_one_process(
