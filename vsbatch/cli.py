@@ -98,11 +98,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
                         f"epochs) takes no {', '.join(light_curve_only or ['--resume/--update'])}"
                         "; rerun it with --overwrite"
                     )
-                rows = {"partition_rows": args.partition_epochs} \
-                    if _changed_options(args, ("partition_epochs",)) else {}  # fmt: skip
                 result = classify_catalog(args.input, args.output, tuple(args.model),
                                           overwrite=args.overwrite, cluster=cluster,
-                                          **rows)  # fmt: skip
+                                          partition_rows=args.partition_epochs)  # fmt: skip
                 print(result.text())
                 return 0
         source, output, mode, keep_going = (
@@ -336,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--partition-epochs",
         type=int,
         default=100_000,
-        help="cost bound (rows per partition for a catalogue-parameters input; default 50,000)",
+        help="cost bound (rows per partition for a catalogue-parameters input)",
     )
     p.add_argument("--min-epochs", type=int, default=5, help="fewer valid epochs -> failure")
     g = p.add_argument_group("what to compute (defaults: the papers')")

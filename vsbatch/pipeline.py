@@ -791,7 +791,7 @@ def classify_catalog(
     *,
     overwrite: bool = False,
     cluster: ClusterSpec | None = None,
-    partition_rows: int = 50_000,
+    partition_rows: int = RunConfig.partition_epochs,
 ) -> CatalogClassification:
     """Classify a catalogue-parameters table (no epochs) with ``catalog-cnn-lstm`` models and
     commit the result as a vsbatch catalog.
