@@ -19,6 +19,7 @@ from tests.conftest import FIXTURES, SHARED_DATA, light_curves_from_long, shared
 from tests.helpers import catalog_frame, run_cli
 from vsbatch.cluster import ClusterSpec
 from vsbatch.config import RunConfig
+from vsbatch.kernels.arrays import LightCurves
 from vsbatch.models.artifacts import load_artifact, save_artifact
 from vsbatch.models.batching import count_parameters
 from vsbatch.models.blazhko import (
@@ -35,7 +36,12 @@ from vsbatch.represent.phased_image import ImageSpec, as_uint8, phased_images
 from vsbatch.stages.blazhko import DEFAULT_SELECTION, paper_sample_cuts, rrab_selection
 from vsbatch.stages.context import StageContext
 from vsbatch.stages.failures import FailureLog
-from vsbatch.training.blazhko_data import modulated_magnitudes, pulsation_shape
+from vsbatch.training.blazhko_data import (
+    DETECTION_CHI2,
+    modulated_magnitudes,
+    modulation_chi2,
+    pulsation_shape,
+)
 from vsbatch.training.loop import FitConfig, fit
 
 RRAB_AMPS = np.array([0.30, 0.15, 0.10, 0.07, 0.05, 0.03, 0.02, 0.015, 0.01, 0.005])
@@ -74,6 +80,30 @@ def test_a_modulated_star_varies_with_the_stated_period_and_amplitude() -> None:
     assert trials[int(np.argmax(power))] == pytest.approx(f_bl, abs=0.002)
 
 
+def test_modulation_chi2_is_the_least_squares_residual_of_the_mean_curve() -> None:
+    """Against numpy: chi2 of the noise-free curve about its weighted 10-harmonic fit."""
+    rng = np.random.default_rng(4)
+    period, f_bl = 0.6, 1 / 45.0
+    t = np.sort(rng.uniform(0, 900, 150))
+    err = rng.uniform(0.03, 0.1, t.size)
+    rows = []
+    for h in (0.0, 0.02, 0.2):
+        m = modulated_magnitudes(t, m0=13.0, period=period, amplitudes=RRAB_AMPS,
+                                 phases=RRAB_PHASES, f_bl=f_bl, h=h, beta=0.0)  # fmt: skip
+        k = np.arange(1, 11)[None, :] * (2 * np.pi * t[:, None] / period)
+        design = np.column_stack([np.ones_like(t), np.cos(k), np.sin(k)]) / err[:, None]
+        coef, *_ = np.linalg.lstsq(design, m / err, rcond=None)
+        rows.append((m, float(np.sum((m / err - design @ coef) ** 2))))
+    chi2 = modulation_chi2(
+        LightCurves.from_segments([(t, m, err) for m, _ in rows]), np.full(3, period)
+    )
+    assert chi2[0] < 1e-12  # an unmodulated star leaves nothing
+    np.testing.assert_allclose(chi2[1:], [ref for _, ref in rows[1:]], rtol=1e-6)
+    # a modulation of a few hundredths of a mag hides in 0.03-0.1 mag errors at 150 epochs;
+    # ten times more does not (8 pi: one sinusoid at S/N 4 in the amplitude spectrum)
+    assert chi2[1] < DETECTION_CHI2 < chi2[2]
+
+
 @pytest.fixture(scope="module")
 def generated() -> pa.Table:
     shared_file("ogle-catalogue-tables")
@@ -88,7 +118,11 @@ def test_generator_labels_truth_and_real_errors(generated: pa.Table) -> None:
     bl, nbl = per[per.label == "BL"], per[per.label == "nBL"]
     assert (nbl.mod_amp == 0).all() and nbl.f_bl.isna().all()
     assert (bl.mod_amp > 0).all() and bl.f_bl.between(0.999e-4, 0.2001).all()
-    assert per.period.between(0.25, 1.2).all() and set(per.survey) <= {"ogle", "asas", "eros"}
+    assert per.period.between(0.25, 1.2).all()
+    assert set(per.survey) <= {"ogle", "asas", "s82", "eros"}
+    # detectable labels: only modulated stars, only where the modulation clears 8 pi
+    assert (nbl.label_detectable == "nBL").all() and (nbl.mod_chi2 < 1e-9).all()
+    assert ((bl.label_detectable == "BL") == (bl.mod_chi2 >= DETECTION_CHI2)).all()
     # every error is a real one of the survey it was looked up in
     real = pq.read_table(SHARED_DATA / "asas-i-rrlyrae" / "lightcurves.parquet",
                          columns=["mag_err"])  # fmt: skip

@@ -28,17 +28,28 @@ the modulation, which follows the standard model of the literature:
   the low-amplitude and noisy cases the paper says the CNN struggles with. ``bl_cycles``
   (baseline x f_m) and ``mod_amp`` are carried so results can be split by difficulty.
 - **Cadences and errors**: the time stamps of a real light curve of OGLE (bulge RRab,
-  a contiguous window of 350-2,000 epochs), ASAS (I band, whole curve) or EROS-1 (B or R band,
-  whole curve); the mean magnitude is that real star's median, every point's error is drawn
-  among the real (mag, err) pairs of that survey and band nearest in magnitude
+  a contiguous window of 350-2,000 epochs), ASAS (I band, whole curve), SDSS Stripe 82 (one of
+  ugriz, whole curve) or EROS-1 (B or R band, whole curve); the mean magnitude is that real
+  star's median, every point's error is drawn among the real (mag, err) pairs of that survey
+  and band nearest in magnitude
   (:class:`vsbatch.injection.ErrorLookup`, the NN-FAP generator's look-up) and the point is
   scattered by it.
 
+- **Detectable labels**: the paper's labels are PS17 detections, so a modulation the data
+  cannot show is not a BL star to learn from. ``mod_chi2`` is the chi2, with the drawn
+  errors, of the noise-free modulated magnitudes about their own best 10th-order series at the
+  pulsation period: the signal the modulation leaves for a frequency analysis. A sinusoid of
+  amplitude a in N points with noise sigma has chi2 N a^2 / (2 sigma^2) and reaches S/N 4 in
+  the amplitude spectrum (mean noise sigma sqrt(pi / N), Breger et al. 1993) at chi2 = 8 pi;
+  ``label_detectable`` is BL when the star is modulated and ``mod_chi2 >= 8 pi``, else nBL.
+  On OGLE cadences nearly every injected modulation passes; on ASAS and Stripe 82 many do not.
+
 The output is an ordinary vsbatch input catalog (long format): ``source_id, time, mag,
-mag_err, band``, ``label`` (BL / nBL), ``type`` (RRab), ``period`` (the true pulsation period;
-a run calls it ``catalog_period`` and folds on it, as the paper folds on OGLE periods) and the
-generator's per-source truth: ``survey``, ``true_amplitude`` (OGLE peak-to-peak I), ``f_bl``,
-``mod_amp``, ``phase_mod``, ``bl_cycles``, ``template_id``, ``ogle_id``.
+mag_err, band``, ``label`` (BL / nBL as injected), ``label_detectable``, ``type`` (RRab),
+``period`` (the true pulsation period; a run calls it ``catalog_period`` and folds on it, as
+the paper folds on OGLE periods) and the generator's per-source truth: ``survey``,
+``true_amplitude`` (OGLE peak-to-peak I), ``f_bl``, ``mod_amp``, ``mod_chi2``, ``phase_mod``,
+``bl_cycles``, ``template_id``, ``ogle_id``.
 
 Run ``python -m vsbatch.training.blazhko_data OUT.parquet --n 3000 --seed 0`` (``--surveys
 ogle=0.7,asas=0.15,eros=0.15`` changes the cadence mix).
@@ -58,6 +69,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vsbatch.injection import Cadences
+from vsbatch.kernels.arrays import LightCurves
 from vsbatch.kernels.fourier import TWO_PI, fit_fourier
 from vsbatch.represent.nnfap import light_curves_from_table
 
@@ -69,7 +81,8 @@ MOD_AMP_RANGE = (0.02, 0.6)  # mag, peak-to-peak change of the pulsation amplitu
 PHASE_MOD_RANGE = (0.005, 0.3)  # rad
 MAX_H = 0.9
 OGLE_WINDOW = (350, 2000)  # epochs of an OGLE cadence window
-SURVEYS = {"ogle": 0.5, "asas": 0.25, "eros": 0.25}
+SURVEYS = {"ogle": 0.4, "asas": 0.3, "s82": 0.15, "eros": 0.15}
+DETECTION_CHI2 = 8 * np.pi  # one sinusoid at S/N 4 in the amplitude spectrum (docstring)
 
 
 @dataclass(frozen=True)
@@ -119,10 +132,11 @@ def rrab_shapes(root: Path = DATA_ROOT) -> RrabShapes:
 
 
 def read_cadences(survey: str, root: Path = DATA_ROOT) -> Cadences:
-    """Real cadences and (mag, err) pairs of ``survey`` (ogle, asas or eros), long enough for
-    the 10th-order fit."""
+    """Real cadences and (mag, err) pairs of ``survey`` (ogle, asas, s82 or eros), long enough
+    for the 10th-order fit."""
     path = {"ogle": "ogle-blg-rrab/lightcurves.parquet",
             "asas": "asas-i-rrlyrae/lightcurves.parquet",
+            "s82": "sdss-s82-rrlyrae/lightcurves.parquet",
             "eros": "eros1-lmc/train.parquet"}[survey]  # fmt: skip
     table = pq.read_table(root / path, columns=["source_id", "time", "mag", "mag_err", "band"])
     cadences = Cadences.from_table(table)
@@ -154,6 +168,14 @@ def modulated_magnitudes(
     mod = TWO_PI * f_bl * t
     theta = t / period + beta / TWO_PI * np.sin(mod + phi_b)
     return m0 + (1.0 + h * np.sin(mod + phi_a)) * pulsation_shape(amplitudes, phases, theta)
+
+
+def modulation_chi2(clean: LightCurves, period: np.ndarray) -> np.ndarray:
+    """chi2 (with the errors in ``clean.err``) of noise-free magnitudes about their own best
+    10th-order series at ``period``: what a modulation leaves once the mean curve is removed
+    (0 for an unmodulated star)."""
+    fit = fit_fourier(clean, 1.0 / period, order=ORDER, clip_iterations=0)
+    return fit.chi2_reduced * (fit.n_used - (2 * fit.order_used + 1))
 
 
 def _shape_coefficients(row: pd.Series, shapes: RrabShapes, rng: np.random.Generator
@@ -194,6 +216,7 @@ def make_blazhko_training_set(
     survey_of = rng.choice(len(names), size=n, p=p / p.sum())
     is_bl = rng.permutation(np.arange(n) < int(round(bl_fraction * n)))
     parts: dict[str, list] = {c: [] for c in ("time", "mag", "mag_err")}
+    noise_free: list[np.ndarray] = []
     meta: list[dict] = []
     for i in range(n):
         survey = names[survey_of[i]]
@@ -228,6 +251,7 @@ def make_blazhko_training_set(
         parts["time"].append(t)
         parts["mag"].append(clean + rng.normal(0.0, err))
         parts["mag_err"].append(err)
+        noise_free.append(clean)
         meta.append({"source_id": f"BLZ-{seed}-{i:06d}", "band": cad.bands[c],
                      "label": "BL" if is_bl[i] else "nBL", "type": "RRab", "period": float(row.P),
                      "survey": survey, "true_amplitude": float(row.A), **truth,
@@ -235,6 +259,11 @@ def make_blazhko_training_set(
                      "ogle_id": str(row.ogle_id)})  # fmt: skip
     counts = np.array([a.size for a in parts["time"]])
     per_source = pd.DataFrame(meta)
+    clean = LightCurves.from_segments(list(zip(parts["time"], noise_free, parts["mag_err"],
+                                               strict=True)))  # fmt: skip
+    per_source["mod_chi2"] = modulation_chi2(clean, per_source.period.to_numpy())
+    detectable = is_bl & (per_source.mod_chi2.to_numpy() >= DETECTION_CHI2)
+    per_source.insert(3, "label_detectable", np.where(detectable, "BL", "nBL"))
     columns = {k: pa.array(np.repeat(per_source[k].to_numpy(), counts)) for k in per_source}
     epochs = {k: pa.array(np.concatenate(v)) for k, v in parts.items()}
     order = ["source_id", "time", "mag", "mag_err", "band"]
@@ -249,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bl-fraction", type=float, default=0.5)
-    parser.add_argument("--surveys", default="ogle=0.5,asas=0.25,eros=0.25",
+    parser.add_argument("--surveys", default=",".join(f"{k}={v}" for k, v in SURVEYS.items()),
                         help="cadence sources and their weights")  # fmt: skip
     parser.add_argument("--data-root", default=str(DATA_ROOT))
     args = parser.parse_args(argv)
