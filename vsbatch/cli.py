@@ -190,7 +190,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     s = report(args.catalog, args.output, sample_cap=args.sample_cap, seed=args.seed,
                candidates_png=args.blazhko_candidates, per_class=args.per_class,
-               input=args.input)  # fmt: skip
+               input=args.input, candidates_model=args.blazhko_model)  # fmt: skip
     for warning in s.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(
@@ -436,6 +436,11 @@ def build_parser() -> argparse.ArgumentParser:
         "the catalog's blazhko model (reads their input epochs), here and in the report",
     )
     p.add_argument("--per-class", type=int, default=4, help="candidates per class (BL, nBL)")
+    p.add_argument(
+        "--blazhko-model",
+        metavar="NAME",
+        help="which blazhko model's candidates, when the run used several (default: the first)",
+    )
     p.add_argument("--input", help="where the input is now, if not where the manifest says")
     p.set_defaults(func=_cmd_report)
 

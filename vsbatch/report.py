@@ -1193,18 +1193,20 @@ def report(
     candidates_png: str | os.PathLike | None = None,
     per_class: int = 4,
     input: str | os.PathLike | None = None,  # named as the CLI's --input
+    candidates_model: str | None = None,
 ) -> ReportSummary:
     """Write a self-contained HTML report of a committed catalog (images embedded as PNG).
 
     Raises UsageError when ``catalog_path`` holds no committed catalog. Every plot is built
     from SQL aggregates and a seeded sample of at most ``sample_cap`` rows per layer. With
     ``candidates_png``, the Blazhko candidates figure (:func:`blazhko_candidates`, epochs
-    from ``input`` or the manifest's input) is written there and embedded in the page.
+    from ``input`` or the manifest's input) is written there and embedded in the page;
+    ``candidates_model`` names the Blazhko model when the run used several (default: the first).
     """
     with matplotlib.rc_context(STYLE):
         candidates = None
         if candidates_png is not None:
-            candidates = _candidates(catalog_path, per_class, input, None)
+            candidates = _candidates(catalog_path, per_class, input, candidates_model)
             write_bytes_atomic(candidates[0].png, Path(candidates_png))
         return _report(catalog_path, output_html, sample_cap, seed, candidates, candidates_png)
 

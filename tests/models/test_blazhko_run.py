@@ -42,8 +42,8 @@ def mixed_input(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _artifact(folder: Path, model: torch.nn.Module) -> Path:
-    save_artifact(model, folder, name="blazhko", kind="blazhko", version="0.0.1",
+def _artifact(folder: Path, model: torch.nn.Module, name: str = "blazhko") -> Path:
+    save_artifact(model, folder, name=name, kind="blazhko", version="0.0.1",
                   architecture=ARCHITECTURE,
                   representation={"name": "phased_image", **ImageSpec(size=32).to_dict()},
                   class_names=CLASS_NAMES, training_data={"fingerprint": "none"},
@@ -144,6 +144,32 @@ def test_report_draws_bl_and_nbl_candidates_from_a_cli_run(
         assert c.fold_period == pytest.approx(by_id.fold_period[c.source_id])
         assert c.n_drawn == by_id.fourier_n_used[c.source_id]
         assert c.p_bl == pytest.approx(by_id.blazhko_p_bl[c.source_id])
+
+
+def test_two_blazhko_models_in_one_run_and_the_report_picks_one(
+    mixed_input: Path, calibrated_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """As the shipped blazhko and blazhko-ogle: each writes its own columns, side by side."""
+    torch.manual_seed(2)
+    other = _artifact(tmp_path / "other", blazhko_resnet34(), name="blazhko-b")
+    code, _, err = run_cli(capsys, "run", mixed_input, "-o", tmp_path / "cat", "--no-cluster",
+                           "--stages", ",".join(STAGES), "--fmax", "5", "--model",
+                           calibrated_model, "--model", other, "--type-column", "vartype",
+                           "--blazhko-cuts", "paper")  # fmt: skip
+    assert code == 0, err
+    cat = catalog_frame(tmp_path / "cat")
+    scored = cat.blazhko_p_bl.notna()
+    assert scored.sum() == 3 and (cat.blazhko_b_p_bl.notna() == scored).all()
+    assert not np.allclose(cat.blazhko_p_bl[scored], cat.blazhko_b_p_bl[scored])
+    png = tmp_path / "b.png"
+    code, out, err = run_cli(capsys, "report", tmp_path / "cat", "-o", tmp_path / "r.html",
+                             "--blazhko-candidates", png, "--blazhko-model",
+                             "blazhko-b")  # fmt: skip
+    assert code == 0, err
+    assert "candidates of blazhko_b" in out and png.is_file()  # named by its column prefix
+    code, _, err = run_cli(capsys, "report", tmp_path / "cat", "-o", tmp_path / "r2.html",
+                           "--blazhko-candidates", png, "--blazhko-model", "nosuch")  # fmt: skip
+    assert code != 0 and "no blazhko model 'nosuch'" in err and "blazhko, blazhko-b" in err
 
 
 def test_a_type_column_the_input_lacks_stops_the_run_before_any_work(
