@@ -242,8 +242,9 @@ def test_train_and_evaluate_commands_on_a_small_generated_catalog(
     assert all(f.exists() for f in out.files)
 
 
-def test_shipped_reference_is_the_unmodified_network_in_verified_shards() -> None:
-    art = load_artifact("blazhko")
+@pytest.mark.parametrize("name", ["blazhko", "blazhko-ogle"])
+def test_shipped_reference_is_the_unmodified_network_in_verified_shards(name: str) -> None:
+    art = load_artifact(name)
     card = art.card
     assert card["kind"] == "blazhko" and count_parameters(art.model) == 21_285_698
     files = card["weights_files"]
@@ -254,22 +255,34 @@ def test_shipped_reference_is_the_unmodified_network_in_verified_shards() -> Non
 
 
 @pytest.mark.slow
-def test_shipped_reference_separates_stars_it_never_saw() -> None:
-    """Better than chance on a generator seed other than its training set's (OGLE cadences)."""
+@pytest.mark.parametrize(
+    ("name", "surveys", "label", "min_auc"),
+    [
+        # OGLE windows, labelled as injected: 0.907 measured
+        ("blazhko-ogle", {"ogle": 1.0}, "label", 0.8),
+        # the default survey mix, labelled by detectable modulation: 0.891 measured
+        ("blazhko", None, "label_detectable", 0.8),
+    ],
+)
+def test_shipped_reference_separates_stars_it_never_saw(
+    name: str, surveys: dict | None, label: str, min_auc: float
+) -> None:
+    """Better than chance (AUC 0.5) on a generator seed other than its training set's, on the
+    cadences and labels it was trained for."""
     shared_file("ogle-catalogue-tables")
     from vsbatch.training.blazhko_data import make_blazhko_training_set
     from vsbatch.training.metrics import evaluate_binary
 
-    art = load_artifact("blazhko")
+    art = load_artifact(name)
     spec = ImageSpec.from_dict(art.card["representation"])
-    df = make_blazhko_training_set(200, seed=97, surveys={"ogle": 1.0}).to_pandas()
+    df = make_blazhko_training_set(200, seed=97, surveys=surveys).to_pandas()
     _, lcs = light_curves_from_long(df)
     per_source = df.groupby("source_id").first()  # one band per generated star, sorted ids
     images = phased_images(lcs, per_source.period.to_numpy(), spec)
     ok = images.status == 0
-    y = (per_source.label == "BL").to_numpy()[ok]
+    y = (per_source[label] == "BL").to_numpy()[ok]
     report = evaluate_binary(y, p_bl(art.model, as_uint8(images.images)[ok], device="cpu"))
-    assert ok.sum() >= 190 and report["AUC"] > 0.8  # 0.907 measured; chance is 0.5
+    assert ok.sum() >= 190 and report["AUC"] > min_auc
 
 
 @pytest.fixture(scope="module")
