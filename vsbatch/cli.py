@@ -50,17 +50,18 @@ def _stages(text: str) -> tuple[str, ...]:
     )
 
 
-LIGHT_CURVE_OPTIONS = ("min_epochs", "stages", "fmin", "fmax", "samples_per_peak", "top_k",
-                       "max_frequencies", "period_backend", "pdm_bins", "fold_period",
-                       "fourier_order", "clip_mag", "dmdt_max_pairs", "column", "type_column",
-                       "blazhko_cuts", "keep_going")  # fmt: skip
-"""``vsbatch run`` options that only mean something for light curves."""
+CATALOGUE_INPUT_OPTIONS = ("input", "output", "model", "overwrite", "partition_epochs", "cluster",
+                           "no_cluster", "workers", "threads_per_worker", "memory_limit", "gpus",
+                           "verbose")  # fmt: skip
+"""``vsbatch run`` options a catalogue-parameters input uses; any other one given is refused, so
+a new light-curve option is refused there without being listed."""
 
 
-def _changed_options(args: argparse.Namespace, dests: tuple[str, ...]) -> list[str]:
-    """The ``vsbatch run`` options among ``dests`` given a value other than their default."""
-    defaults = build_parser().parse_args(["run"])
-    return ["--" + d.replace("_", "-") for d in dests if getattr(args, d) != getattr(defaults, d)]
+def _options_given_except(args: argparse.Namespace, used: tuple[str, ...]) -> list[str]:
+    """The ``vsbatch run`` options outside ``used`` given a value other than their default."""
+    defaults = vars(build_parser().parse_args(["run"]))
+    return ["--" + d.replace("_", "-") for d, v in defaults.items()
+            if d not in used and getattr(args, d) != v]  # fmt: skip
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -91,12 +92,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             from vsbatch.pipeline import classify_catalog
 
             if is_catalog_parameters(args.input):  # one row per source, no epochs (issue 5)
-                light_curve_only = _changed_options(args, LIGHT_CURVE_OPTIONS)
-                if args.resume or args.update or light_curve_only:
+                refused = _options_given_except(args, CATALOGUE_INPUT_OPTIONS)
+                if refused:
                     raise UsageError(
                         f"{args.input}: a catalogue-parameters input (one row per source, no "
-                        f"epochs) takes no {', '.join(light_curve_only or ['--resume/--update'])}"
-                        "; rerun it with --overwrite"
+                        f"epochs) takes no {', '.join(refused)}; rerun it with --overwrite"
                     )
                 result = classify_catalog(args.input, args.output, tuple(args.model),
                                           overwrite=args.overwrite, cluster=cluster,

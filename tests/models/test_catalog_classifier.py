@@ -145,7 +145,9 @@ def test_catalogue_parameters_run_commits_a_queryable_catalog(
 
     # light-curve options are refused by name (catalog untouched); --partition-epochs bounds rows
     code, _, err = run_cli(capsys, *args, "--overwrite", "--stages", "stats", "--keep-going")
-    assert code == 2 and "takes no --stages, --keep-going" in err
+    assert code == 2 and "takes no --stages, --keep-going;" in err
+    code, _, err = run_cli(capsys, "-v", *args, "--update", "--seed", "3")
+    assert code == 2 and "takes no --seed, --update;" in err
     assert open_catalog(out).manifest.run_id == again.manifest.run_id
     code, _, err = run_cli(capsys, *args, "--overwrite", "--partition-epochs", 20)
     assert code == 0, err
