@@ -433,13 +433,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--blazhko-candidates",
         metavar="PNG",
         help="also draw the phased light curves of the most confident BL and nBL candidates of "
-        "the catalog's blazhko model (reads their input epochs), here and in the report",
+        "a blazhko model of the catalog (reads their input epochs), here and in the report",
     )
     p.add_argument("--per-class", type=int, default=4, help="candidates per class (BL, nBL)")
     p.add_argument(
         "--blazhko-model",
         metavar="NAME",
-        help="which blazhko model's candidates, when the run used several (default: the first)",
+        help="with --blazhko-candidates: which blazhko model's, when the run used several "
+        "(default: the first)",
     )
     p.add_argument("--input", help="where the input is now, if not where the manifest says")
     p.set_defaults(func=_cmd_report)

@@ -979,12 +979,11 @@ def _blazhko_model(cat: Catalog, model: str | None) -> dict:
     found = [m for m in _models(cat) if m.get("kind") == "blazhko"]
     chosen = [m for m in found if model is None or m.get("name") == model]
     if not chosen:
-        names = ", ".join(str(m.get("name")) for m in found) or "none"
+        names = ", ".join(str(m.get("name")) for m in found)
         which = f"blazhko model {model!r}" if model else "blazhko model"
-        raise UsageError(
-            f"{cat.root}: no {which} in the manifest (blazhko models: {names}); run vsbatch run "
-            "--model BLAZHKO_FOLDER first"
-        )
+        hint = (f"choose one of its blazhko models: {names}" if found
+                else "run vsbatch run --model blazhko (or a Blazhko folder) first")  # fmt: skip
+        raise UsageError(f"{cat.root}: no {which} in the manifest; {hint}")
     return chosen[0]
 
 
@@ -1203,6 +1202,8 @@ def report(
     from ``input`` or the manifest's input) is written there and embedded in the page;
     ``candidates_model`` names the Blazhko model when the run used several (default: the first).
     """
+    if candidates_model is not None and candidates_png is None:
+        raise UsageError("a Blazhko model for the candidates figure needs the figure's PNG path")
     with matplotlib.rc_context(STYLE):
         candidates = None
         if candidates_png is not None:

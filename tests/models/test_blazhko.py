@@ -102,6 +102,10 @@ def test_modulation_chi2_is_the_least_squares_residual_of_the_mean_curve() -> No
     # a modulation of a few hundredths of a mag hides in 0.03-0.1 mag errors at 150 epochs;
     # ten times more does not (8 pi: one sinusoid at S/N 4 in the amplitude spectrum)
     assert chi2[1] < DETECTION_CHI2 < chi2[2]
+    with pytest.raises(ValueError, match=r"no 10th-order fit for light curves \[0\]"):
+        modulation_chi2(
+            LightCurves.from_segments([(t[:25], rows[0][0][:25], err[:25])]), np.array([period])
+        )
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +123,7 @@ def test_generator_labels_truth_and_real_errors(generated: pa.Table) -> None:
     assert (nbl.mod_amp == 0).all() and nbl.f_bl.isna().all()
     assert (bl.mod_amp > 0).all() and bl.f_bl.between(0.999e-4, 0.2001).all()
     assert per.period.between(0.25, 1.2).all()
-    assert set(per.survey) <= {"ogle", "asas", "s82", "eros"}
+    assert set(per.survey) == {"ogle", "asas", "s82", "eros"}  # the default mix, all drawn
     # detectable labels: only modulated stars, only where the modulation clears 8 pi
     assert (nbl.label_detectable == "nBL").all() and (nbl.mod_chi2 < 1e-9).all()
     assert ((bl.label_detectable == "BL") == (bl.mod_chi2 >= DETECTION_CHI2)).all()
@@ -242,10 +246,26 @@ def test_train_and_evaluate_commands_on_a_small_generated_catalog(
     assert all(f.exists() for f in out.files)
 
 
+def test_compare_methods_reports_rates_per_survey() -> None:
+    """Per survey: counts and the rates a base rate cannot hide (an unclassified PS17 star is
+    not a BL call)."""
+    from vsbatch.training.blazhko import compare_methods
+
+    table = pa.table({"label": ["BL", "nBL", "nBL", "BL", "nBL", "nBL"],
+                      "fa_class": ["BL", "nBL", "BL", "nBL", "nBL", None],
+                      "survey": ["a", "a", "a", "b", "b", "b"]})  # fmt: skip
+    by = compare_methods(table, np.array([0.9, 0.2, 0.7, 0.4, 0.1, 0.6]))["by_survey"]
+    calls_a = {"ACC": 2 / 3, "TPR": 1.0, "TNR": 0.5, "called_bl": 2 / 3}
+    assert by["a"] == {"n": 3, "n_bl": 1, "cnn": calls_a, "fa_bl": calls_a}
+    assert by["b"]["cnn"] == {"ACC": 1 / 3, "TPR": 0.0, "TNR": 0.5, "called_bl": 1 / 3}
+    assert by["b"]["fa_bl"] == {"ACC": 2 / 3, "TPR": 0.0, "TNR": 1.0, "called_bl": 0.0}
+
+
 @pytest.mark.parametrize("name", ["blazhko", "blazhko-ogle"])
 def test_shipped_reference_is_the_unmodified_network_in_verified_shards(name: str) -> None:
     art = load_artifact(name)
     card = art.card
+    assert card["name"] == name  # the column prefix of its outputs
     assert card["kind"] == "blazhko" and count_parameters(art.model) == 21_285_698
     files = card["weights_files"]
     assert len(files) > 1 and all(f["bytes"] < 20_000_000 for f in files)

@@ -167,9 +167,19 @@ def test_two_blazhko_models_in_one_run_and_the_report_picks_one(
                              "blazhko-b")  # fmt: skip
     assert code == 0, err
     assert "candidates of blazhko_b" in out and png.is_file()  # named by its column prefix
+    by_id = cat.set_index("source_id")
+    for model, column in ((None, "blazhko_p_bl"), ("blazhko-b", "blazhko_b_p_bl")):  # first, named
+        s = blazhko_candidates(tmp_path / "cat", tmp_path / "c.png", per_class=1, model=model)
+        assert [c.p_bl for c in s.candidates] == pytest.approx(
+            [by_id[column][c.source_id] for c in s.candidates]
+        )
     code, _, err = run_cli(capsys, "report", tmp_path / "cat", "-o", tmp_path / "r2.html",
                            "--blazhko-candidates", png, "--blazhko-model", "nosuch")  # fmt: skip
-    assert code != 0 and "no blazhko model 'nosuch'" in err and "blazhko, blazhko-b" in err
+    assert code != 0 and "no blazhko model 'nosuch'" in err
+    assert "choose one of its blazhko models: blazhko, blazhko-b" in err
+    code, _, err = run_cli(capsys, "report", tmp_path / "cat", "-o", tmp_path / "r3.html",
+                           "--blazhko-model", "blazhko-b")  # fmt: skip
+    assert code == 2 and "needs the figure's PNG path" in err
 
 
 def test_a_type_column_the_input_lacks_stops_the_run_before_any_work(

@@ -10,7 +10,7 @@ model must never run code from a file. So:
   mismatch (a swapped or corrupted file);
 - a state_dict larger than :data:`MAX_WEIGHTS_FILE_BYTES` is split by tensor into numbered
   shards (``weights-1-of-3.pt`` ...), each a plain state_dict with its own sha256 in the card
-  (repositories and object stores cap single files; the unmodified ResNet-34 is 42.6 MB even
+  (repositories and object stores cap single files; the unmodified ResNet-34 is 42.7 MB even
   in float16), and the card's ``weights_sha256`` is then the digest of the shard list;
 - the card holds everything needed to rebuild and use the model: kind, architecture,
   representation and its parameters, class names, plus how it was made (training-data

@@ -156,12 +156,12 @@ def compare_methods(table: pa.Table, p: np.ndarray) -> dict:
     both = np.isfinite(fa)
     report["cnn_on_fa_classified"] = evaluate_binary(y[both], p[both])
     report["agreement_cnn_fa_bl"] = float(np.mean((p[both] > 0.5) == (fa[both] >= 1.0)))
-    if "survey" in table.column_names:
+    if "survey" in table.column_names:  # prevalence differs by survey: rates, not accuracy
         surveys = np.array(table.column("survey").to_pylist(), dtype=object)
         report["by_survey"] = {
-            str(s): {"n": int((surveys == s).sum()),
-                     "cnn_acc": _acc(y[surveys == s], p[surveys == s] > 0.5),
-                     "fa_acc": _acc(y[surveys == s], fa[surveys == s] >= 1.0)}
+            str(s): {"n": int((surveys == s).sum()), "n_bl": int(y[surveys == s].sum()),
+                     "cnn": _rates(y[surveys == s], p[surveys == s] > 0.5),
+                     "fa_bl": _rates(y[surveys == s], fa[surveys == s] >= 1.0)}
             for s in sorted(set(surveys))
         }  # fmt: skip
     if "mod_amp" in table.column_names:
@@ -180,6 +180,13 @@ def compare_methods(table: pa.Table, p: np.ndarray) -> dict:
 
 def _acc(y: np.ndarray, pred: np.ndarray) -> float:
     return float(np.mean(y == pred)) if y.size else float("nan")
+
+
+def _rates(y: np.ndarray, pred: np.ndarray) -> dict:
+    """ACC, TPR, TNR and the fraction called BL (NaN where a class is absent)."""
+    return {"ACC": _acc(y, pred), "TPR": _acc(y[y == 1], pred[y == 1]),
+            "TNR": _acc(y[y == 0], pred[y == 0]),
+            "called_bl": float(np.mean(pred)) if y.size else float("nan")}  # fmt: skip
 
 
 def _summary(report: dict) -> dict:
