@@ -32,7 +32,7 @@ from vsbatch.cluster import ClusterSpec
 from vsbatch.config import RunConfig
 from vsbatch.injection import Cadences, ErrorLookup
 from vsbatch.io.catalog import write_parquet_atomic
-from vsbatch.schema import STAGING_DIR
+from vsbatch.schema import SHARED_LIGHT_CURVES, STAGING_DIR
 from vsbatch.synthetic import SHAPES, periodic_shape
 
 PART_SOURCES = 20_000
@@ -47,13 +47,7 @@ CONFIGS = {
     # up to 5 c/d (no multiband period, frequency analysis, dm-dt, PDM or models)
     "light": RunConfig(fmax=5.0, stages=("stats", "period", "fourier")),
 }
-TEMPLATE_FILES = (
-    "asas-i-rrlyrae/lightcurves.parquet",
-    "eros1-lmc/train.parquet",
-    "macho-lmc/lightcurves.parquet",
-    "ogle-blg-rrab/lightcurves.parquet",
-    "sdss-s82-rrlyrae/lightcurves.parquet",
-)
+TEMPLATE_FILES = tuple(SHARED_LIGHT_CURVES.values())
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from vsbatch.cluster import ClusterSpec
 from vsbatch.config import RunConfig
 from vsbatch.io.catalog import open_catalog
 from vsbatch.pipeline import run
+from vsbatch.schema import EROS_SOURCES, SHARED_LIGHT_CURVES
 
 RELATIVE_TOLERANCE = 1e-3  # "within 0.1 % of the published period"
 OGLE_TOLERANCE_DAYS = 1e-5
@@ -154,7 +155,7 @@ def recovery_report(
     rows: list[RecoveryRow] = []
     with tempfile.TemporaryDirectory(prefix="vsbatch-validate-") as tmp:
         work = Path(tmp)
-        ogle_lc = data / "ogle-blg-rrab" / "lightcurves.parquet"
+        ogle_lc = data / SHARED_LIGHT_CURVES["ogle"]
         if "ogle" in datasets and ogle_lc.exists():
             df = pd.read_parquet(ogle_lc).drop(columns=["phase"])
             truth = ogle3_periods(data, sorted(df.source_id.unique()))
@@ -171,7 +172,7 @@ def recovery_report(
                     float(diff.max()),
                 )
             )
-        s82 = data / "sdss-s82-rrlyrae" / "lightcurves.parquet"
+        s82 = data / SHARED_LIGHT_CURVES["s82"]
         if "s82" in datasets and s82.exists():
             df = pd.read_parquet(s82)
             truth = df.groupby("source_id", as_index=False).agg(
@@ -181,10 +182,10 @@ def recovery_report(
             rows += _fractions(cat, truth, "SDSS S82 RR Lyrae", "all", bands=True)
             if astropy:
                 rows.append(astropy_reference(df, truth, "sdss_r", config))
-        eros = data / "eros1-lmc" / "train.parquet"
+        eros = data / SHARED_LIGHT_CURVES["eros"]
         if "eros1" in datasets and eros.exists():
             df = pd.read_parquet(eros)
-            src = pd.read_parquet(data / "eros1-lmc" / "train_sources.parquet")
+            src = pd.read_parquet(data / EROS_SOURCES)
             labels = df.groupby("source_id", as_index=False)["label"].first()
             truth = src.merge(labels, on="source_id")[["source_id", "period_kit", "label"]]
             truth = truth.rename(columns={"period_kit": "published"})

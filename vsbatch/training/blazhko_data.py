@@ -74,6 +74,7 @@ from vsbatch.injection import Cadences
 from vsbatch.kernels.arrays import LightCurves
 from vsbatch.kernels.fourier import TWO_PI, fit_fourier
 from vsbatch.represent.nnfap import light_curves_from_table
+from vsbatch.schema import SHARED_LIGHT_CURVES
 
 DATA_ROOT = Path(__file__).resolve().parents[3] / "shared" / "data"
 ORDER = 10
@@ -121,7 +122,7 @@ def ogle_rrab_parameters(root: Path = DATA_ROOT) -> pd.DataFrame:
 def rrab_shapes(root: Path = DATA_ROOT) -> RrabShapes:
     """Real parameters plus R_k1, phi_k1 (k <= 10) of 10th-order fits to real OGLE RRab."""
     params = ogle_rrab_parameters(root)
-    table = pq.read_table(root / "ogle-blg-rrab" / "lightcurves.parquet")
+    table = pq.read_table(root / SHARED_LIGHT_CURVES["ogle"])
     lcs, keys = light_curves_from_table(table)
     ids = [str(v) for v in keys.column("source_id").to_pylist()]
     period = params.set_index("ogle_id").P.reindex(ids).to_numpy()
@@ -137,11 +138,8 @@ def rrab_shapes(root: Path = DATA_ROOT) -> RrabShapes:
 def read_cadences(survey: str, root: Path = DATA_ROOT) -> Cadences:
     """Real cadences and (mag, err) pairs of ``survey`` (ogle, asas, s82 or eros), long enough
     for the 10th-order fit."""
-    path = {"ogle": "ogle-blg-rrab/lightcurves.parquet",
-            "asas": "asas-i-rrlyrae/lightcurves.parquet",
-            "s82": "sdss-s82-rrlyrae/lightcurves.parquet",
-            "eros": "eros1-lmc/train.parquet"}[survey]  # fmt: skip
-    table = pq.read_table(root / path, columns=["source_id", "time", "mag", "mag_err", "band"])
+    table = pq.read_table(root / SHARED_LIGHT_CURVES[survey],
+                          columns=["source_id", "time", "mag", "mag_err", "band"])  # fmt: skip
     cadences = Cadences.from_table(table)
     return cadences.take(np.flatnonzero(cadences.lcs.counts >= 2 * ORDER + 1 + MIN_DOF))
 

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from vsbatch.injection import make_nnfap_training_set
 from vsbatch.models.artifacts import table_fingerprint
+from vsbatch.schema import EROS_SOURCES, SHARED_LIGHT_CURVES
 
 LONG = ["source_id", "time", "mag", "mag_err", "band"]
 SHARES = {"asas": 0.35, "eros": 0.45, "ogle": 0.20}
@@ -53,11 +54,11 @@ def eros_split(sources: pa.Array) -> tuple[set[str], set[str]]:
 def reference_cadences(data_dir: str | Path) -> dict[str, pa.Table]:
     """The three cadence tables (long format) used for the reference model."""
     data = Path(data_dir)
-    asas = pq.read_table(data / "asas-i-rrlyrae" / "lightcurves.parquet", columns=LONG)
-    eros = pq.read_table(data / "eros1-lmc" / "train.parquet", columns=LONG)
+    asas = pq.read_table(data / SHARED_LIGHT_CURVES["asas"], columns=LONG)
+    eros = pq.read_table(data / SHARED_LIGHT_CURVES["eros"], columns=LONG)
     train_ids, _ = eros_split(eros.column("source_id").combine_chunks())
     eros = eros.filter(pc.is_in(eros.column("source_id"), pa.array(sorted(train_ids))))
-    ogle = pq.read_table(data / "ogle-blg-rrab" / "lightcurves.parquet", columns=LONG)
+    ogle = pq.read_table(data / SHARED_LIGHT_CURVES["ogle"], columns=LONG)
     schema = asas.schema
     return {"asas": asas, "eros": eros.cast(schema), "ogle": ogle.cast(schema)}
 
@@ -131,7 +132,7 @@ def real_evaluation_table(data_dir: str | Path, *, eros_band: str = "EROS_B") ->
         table = table.append_column("group", group.cast(pa.string()))
         return table.append_column("catalog_period", period.cast(pa.float64())).select(cols)
 
-    eros = pq.read_table(data / "eros1-lmc" / "train.parquet")
+    eros = pq.read_table(data / SHARED_LIGHT_CURVES["eros"])
     _, eval_ids = eros_split(eros.column("source_id").combine_chunks())
     eros = eros.filter(
         pc.and_(
@@ -139,13 +140,13 @@ def real_evaluation_table(data_dir: str | Path, *, eros_band: str = "EROS_B") ->
             pc.equal(eros.column("band"), eros_band),
         )
     )
-    kit = pq.read_table(data / "eros1-lmc" / "train_sources.parquet").to_pandas()
+    kit = pq.read_table(data / EROS_SOURCES).to_pandas()
     kit_period = dict(zip(kit.source_id, kit.period_kit, strict=True))
     eros_period = pa.array([kit_period.get(s) for s in eros.column("source_id").to_pylist()])
     eros_group = pa.array(["eros1_" + str(v) for v in eros.column("label").to_pylist()])
     parts = [finish(eros, "periodic", eros_group, eros_period)]
 
-    ogle = pq.read_table(data / "ogle-blg-rrab" / "lightcurves.parquet")
+    ogle = pq.read_table(data / SHARED_LIGHT_CURVES["ogle"])
     ids = sorted(set(ogle.column("source_id").to_pylist()))
     p3 = ogle3_periods(data, ids).set_index("source_id").published.to_dict()
     parts.append(
@@ -153,7 +154,7 @@ def real_evaluation_table(data_dir: str | Path, *, eros_band: str = "EROS_B") ->
                pa.array([p3.get(s) for s in ogle.column("source_id").to_pylist()]))
     )  # fmt: skip
 
-    s82 = pq.read_table(data / "sdss-s82-rrlyrae" / "lightcurves.parquet")
+    s82 = pq.read_table(data / SHARED_LIGHT_CURVES["s82"])
     s82 = s82.filter(pc.equal(s82.column("band"), "sdss_r"))
     s82_group = pa.array(["s82_r_" + str(v) for v in s82.column("label").to_pylist()])
     parts.append(finish(s82, "periodic", s82_group, s82.column("period")))
