@@ -8,15 +8,17 @@ The Python API under every command::
     vsbatch.query("catalog", "SELECT count(*) FROM catalog")      # vsbatch query
     vsbatch.ingest_text(["lcs/"], "lcs.parquet")                  # vsbatch ingest
     vsbatch.kernels.stats.variability_stats(LightCurves(...))     # kernels on arrays
+
+This module is the top of the package: nothing inside vsbatch imports it (the version lives in
+``vsbatch._version``).
 """
 
-__version__ = "0.1.0"
-
-from vsbatch.config import RunConfig  # noqa: E402
-from vsbatch.io.catalog import open_catalog  # noqa: E402
-from vsbatch.io.text import ingest_text  # noqa: E402
-from vsbatch.kernels import LightCurves  # noqa: E402
-from vsbatch.pipeline import run  # noqa: E402
-from vsbatch.query import query  # noqa: E402
+from vsbatch._version import __version__
+from vsbatch.config import RunConfig
+from vsbatch.io.catalog import open_catalog
+from vsbatch.io.text import ingest_text
+from vsbatch.kernels import LightCurves
+from vsbatch.pipeline import run
+from vsbatch.query import query
 
 __all__ = ["LightCurves", "RunConfig", "__version__", "ingest_text", "open_catalog", "query", "run"]

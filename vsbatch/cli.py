@@ -11,7 +11,7 @@ import shlex
 import sys
 import traceback
 
-from vsbatch import __version__
+from vsbatch._version import __version__
 from vsbatch.errors import VsbatchError
 
 
@@ -228,8 +228,8 @@ def _read_table(path: str):  # noqa: ANN202 - a pyarrow Table
 def _cmd_synth(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from vsbatch.injection import make_nnfap_training_set
     from vsbatch.io.catalog import write_parquet_atomic
+    from vsbatch.training.injection import make_nnfap_training_set
 
     table = make_nnfap_training_set(_read_table(args.cadences), args.n, seed=args.seed)
     write_parquet_atomic(table, Path(args.output))

@@ -10,7 +10,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
 
-from vsbatch import __version__
+from vsbatch._version import __version__
 from vsbatch.schema import output_schema_digest
 
 ALL_STAGES = ("stats", "period", "multiband", "pdm", "fourier", "freqanalysis", "dmdt")

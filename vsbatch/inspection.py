@@ -40,6 +40,7 @@ from matplotlib.figure import Figure
 
 from vsbatch.config import RunConfig
 from vsbatch.errors import InputError, UsageError
+from vsbatch.failures import FailureLog
 from vsbatch.io.catalog import Catalog, open_catalog, write_bytes_atomic
 from vsbatch.io.inputs import InputSpec, ReadUnit, open_input, read_unit
 from vsbatch.kernels.arrays import LightCurves
@@ -55,7 +56,6 @@ from vsbatch.period_backends import BACKENDS, resolve_backend
 from vsbatch.report import STYLE, PanelInfo, figure, panel_info, png_bytes
 from vsbatch.schema import table_schema
 from vsbatch.stages.clean import clean_partition
-from vsbatch.stages.failures import FailureLog
 
 FIGSIZE = (14.0, 14.0)  # inches; at DPI the PNG is 1400 x 1400 pixels
 DPI = 100

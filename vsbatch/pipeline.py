@@ -31,10 +31,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from vsbatch import __version__
+from vsbatch._version import __version__
 from vsbatch.cluster import GPU_RESOURCE, ClusterSpec, Runner, open_runner
 from vsbatch.config import RunConfig
 from vsbatch.errors import InputError, StorageError, UsageError
+from vsbatch.failures import FailureLog
 from vsbatch.io.catalog import (
     Catalog,
     Manifest,
@@ -54,7 +55,6 @@ from vsbatch.io.staging import fingerprint, read_pieces, write_pieces
 from vsbatch.partitioning import PartitionTree, source_keys
 from vsbatch.schema import FAILURES_FILE, STAGING_DIR, position_columns
 from vsbatch.stages import apply_models, catalog_schema, process_partition
-from vsbatch.stages.failures import FailureLog
 from vsbatch.stages.models import ModelRef, resolve_models
 
 log = logging.getLogger("vsbatch")

@@ -72,7 +72,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from vsbatch import __version__
+from vsbatch._version import __version__
 from vsbatch.errors import UsageError
 from vsbatch.io.catalog import Catalog, open_catalog, write_bytes_atomic, write_json_atomic
 from vsbatch.query import connect
@@ -1021,11 +1021,11 @@ def _fold_candidates(rows: list[dict], source: str, config: RunConfig, spec: Ima
     """Read the rows' epochs, apply the run's row policy and fold on the run's fold period."""
     import pyarrow as pa
 
+    from vsbatch.failures import FailureLog
     from vsbatch.inspection import source_epochs  # inspection imports this module
     from vsbatch.represent.phased_image import phase_fold
     from vsbatch.stages.clean import clean_partition
     from vsbatch.stages.context import StageContext
-    from vsbatch.stages.failures import FailureLog
     from vsbatch.stages.fourier import fold_period
 
     ids = list(dict.fromkeys(r["source_id"] for r in rows))

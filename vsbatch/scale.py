@@ -30,10 +30,10 @@ import pyarrow.parquet as pq
 
 from vsbatch.cluster import ClusterSpec
 from vsbatch.config import RunConfig
-from vsbatch.injection import Cadences, ErrorLookup
 from vsbatch.io.catalog import write_parquet_atomic
 from vsbatch.schema import SHARED_LIGHT_CURVES, STAGING_DIR
 from vsbatch.synthetic import SHAPES, periodic_shape
+from vsbatch.training.injection import Cadences, ErrorLookup
 
 PART_SOURCES = 20_000
 GENERATOR_VERSION = 2  # in the input folder's name: parts of another generator are not reused

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import FIXTURES
-from vsbatch.injection import make_nnfap_training_set
+from vsbatch.training.injection import make_nnfap_training_set
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from tests.conftest import FIXTURES, SHARED_DATA, light_curves_from_long, shared
 from tests.helpers import catalog_frame, run_cli
 from vsbatch.cluster import ClusterSpec
 from vsbatch.config import RunConfig
+from vsbatch.failures import FailureLog
 from vsbatch.kernels.arrays import LightCurves
 from vsbatch.models.artifacts import load_artifact, save_artifact
 from vsbatch.models.batching import count_parameters
@@ -35,7 +36,6 @@ from vsbatch.models.kinds import EvaluateRequest, TrainRequest
 from vsbatch.represent.phased_image import ImageSpec, as_uint8, phased_images
 from vsbatch.stages.blazhko import DEFAULT_SELECTION, paper_sample_cuts, rrab_selection
 from vsbatch.stages.context import StageContext
-from vsbatch.stages.failures import FailureLog
 from vsbatch.training.blazhko_data import (
     DETECTION_CHI2,
     modulated_magnitudes,

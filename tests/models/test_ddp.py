@@ -15,7 +15,7 @@ from tests.helpers import run_cli
 from vsbatch.cluster import ClusterSpec
 from vsbatch.config import RunConfig
 from vsbatch.models import load_artifact
-from vsbatch.training import train_nnfap
+from vsbatch.training.nnfap import train_nnfap
 
 TINY = dict(seed=5, epochs=3, batch_size=16, hidden=8, layers=1, phase_shifts=2, patience=10,
             learning_rate=1e-2, device="cpu", log=None)  # fmt: skip

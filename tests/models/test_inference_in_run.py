@@ -14,7 +14,7 @@ from tests.helpers import catalog_frame, dask_cli_cluster
 from vsbatch.cluster import ClusterSpec
 from vsbatch.config import RunConfig
 from vsbatch.io.catalog import open_catalog
-from vsbatch.training import train_nnfap
+from vsbatch.training.nnfap import train_nnfap
 
 CONFIG = dict(partition_epochs=800, fmax=5.0, stages=("stats", "period", "fourier"))
 

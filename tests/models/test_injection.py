@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from vsbatch.injection import ErrorLookup, make_nnfap_training_set, shape
+from vsbatch.training.injection import ErrorLookup, make_nnfap_training_set, shape
 
 
 def _per_source(table: pa.Table):

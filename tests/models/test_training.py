@@ -11,7 +11,8 @@ from vsbatch.kernels import LightCurves
 from vsbatch.kernels.status import KernelStatus
 from vsbatch.models import load_artifact, predict_nnfap
 from vsbatch.represent.nnfap import light_curves_from_table
-from vsbatch.training import evaluate_nnfap, train_nnfap
+from vsbatch.training.evaluate import evaluate_nnfap
+from vsbatch.training.nnfap import train_nnfap
 
 
 @pytest.fixture(scope="module")

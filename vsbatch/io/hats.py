@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from vsbatch import __version__
+from vsbatch._version import __version__
 from vsbatch.errors import InputError
 from vsbatch.schema import position_columns, table_schema
 

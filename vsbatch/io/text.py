@@ -20,9 +20,9 @@ import numpy as np
 import pyarrow as pa
 
 from vsbatch.errors import InputError
+from vsbatch.failures import FailureLog
 from vsbatch.io.catalog import write_parquet_atomic
 from vsbatch.schema import nested_column_name
-from vsbatch.stages.failures import FailureLog
 
 _ALIASES = {
     "time": ("time", "hjd", "mjd", "jd", "bjd", "date", "t"),

@@ -37,6 +37,7 @@ import pyarrow as pa
 import torch
 from torch import nn
 
+from vsbatch._version import __version__
 from vsbatch.errors import InputError
 from vsbatch.io.catalog import sha256_file, write_bytes_atomic
 from vsbatch.models.kinds import model_kind
@@ -170,8 +171,6 @@ def save_artifact(
     ``training_data`` should hold at least ``fingerprint`` (see :func:`table_fingerprint`).
     Weights over ``max_file_bytes`` are written as shards (see the module docstring).
     """
-    import vsbatch
-
     model_kind(kind)  # an unknown kind raises here, before anything is written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -198,7 +197,7 @@ def save_artifact(
         "command": command,
         "metrics": metrics or {},
         "training_curve": training_curve or [],
-        "vsbatch_version": vsbatch.__version__,
+        "vsbatch_version": __version__,
         "torch_version": torch.__version__,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "weights_files": files,

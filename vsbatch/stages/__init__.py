@@ -14,11 +14,11 @@ import numpy as np
 import pyarrow as pa
 
 from vsbatch.config import RunConfig
+from vsbatch.failures import FailureLog
 from vsbatch.schema import model_columns, table_schema
 from vsbatch.stages.clean import clean_partition
 from vsbatch.stages.context import StageContext
 from vsbatch.stages.dmdt import dmdt_stage
-from vsbatch.stages.failures import FailureLog
 from vsbatch.stages.fourier import fourier_stage, freqanalysis_stage
 from vsbatch.stages.models import ModelRef, model_stage
 from vsbatch.stages.period import multiband_stage, pdm_stage, period_stage

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from vsbatch.config import RunConfig
+from vsbatch.failures import FailureLog
 from vsbatch.kernels.arrays import LightCurves
 from vsbatch.kernels.status import KernelStatus
 from vsbatch.models.batching import outputs_in_batches
@@ -36,7 +37,6 @@ from vsbatch.represent.sequences import (
 from vsbatch.schema import class_slug, table_schema
 from vsbatch.stages import _as_arrow, catalog_schema
 from vsbatch.stages.context import StageContext
-from vsbatch.stages.failures import FailureLog
 from vsbatch.stages.models import ModelRef, _loaded, version_tags
 
 if TYPE_CHECKING:

@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from vsbatch.failures import FailureLog
 from vsbatch.kernels.arrays import LightCurves
-from vsbatch.stages.failures import FailureLog
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vsbatch.config import RunConfig
+from vsbatch.failures import FailureLog
 from vsbatch.kernels.arrays import LightCurves
 from vsbatch.kernels.status import STATUS_REASONS, KernelStatus
-from vsbatch.stages.failures import FailureLog
 
 
 @dataclass

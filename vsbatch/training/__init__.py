@@ -6,17 +6,3 @@
 - :mod:`vsbatch.training.reference`: the shipped model's training catalog and real-data check;
 - :func:`~vsbatch.training.loop.fit`: the training loop of every kind (also data-parallel).
 """
-
-from vsbatch.training.evaluate import NnfapEvaluation, evaluate_nnfap
-from vsbatch.training.metrics import auc_score, evaluate_binary, roc_curve
-from vsbatch.training.nnfap import NnfapTrainingConfig, train_nnfap
-
-__all__ = [
-    "NnfapEvaluation",
-    "NnfapTrainingConfig",
-    "auc_score",
-    "evaluate_binary",
-    "evaluate_nnfap",
-    "roc_curve",
-    "train_nnfap",
-]

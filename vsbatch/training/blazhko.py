@@ -39,6 +39,7 @@ from torch import nn
 
 from vsbatch.config import RunConfig
 from vsbatch.errors import UsageError
+from vsbatch.failures import FailureLog
 from vsbatch.kernels.prewhiten import BLAZHKO_CLASS_NAMES, BlazhkoClass, blazhko_analysis
 from vsbatch.models.artifacts import Artifact, save_artifact, table_fingerprint
 from vsbatch.models.batching import count_parameters
@@ -54,7 +55,6 @@ from vsbatch.models.kinds import EvaluateRequest, Evaluation, TrainRequest
 from vsbatch.represent.phased_image import ImageSpec, as_uint8, phased_images
 from vsbatch.stages.blazhko import DEFAULT_SELECTION
 from vsbatch.stages.clean import clean_partition
-from vsbatch.stages.failures import FailureLog
 from vsbatch.training.loop import FitConfig, fit
 from vsbatch.training.metrics import evaluate_binary
 from vsbatch.training.splits import stratified_split

@@ -32,7 +32,7 @@ the modulation, which follows the standard model of the literature:
   ugriz, whole curve) or EROS-1 (B or R band, whole curve); the mean magnitude is that real
   star's median, every point's error is drawn among the real (mag, err) pairs of that survey
   and band nearest in magnitude
-  (:class:`vsbatch.injection.ErrorLookup`, the NN-FAP generator's look-up) and the point is
+  (:class:`vsbatch.training.injection.ErrorLookup`, the NN-FAP generator's look-up) and the point is
   scattered by it.
 
 - **Detectable labels**: the paper's labels are PS17 detections, so a modulation the data
@@ -70,11 +70,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vsbatch.injection import Cadences
 from vsbatch.kernels.arrays import LightCurves
 from vsbatch.kernels.fourier import TWO_PI, fit_fourier
 from vsbatch.represent.nnfap import light_curves_from_table
 from vsbatch.schema import SHARED_LIGHT_CURVES
+from vsbatch.training.injection import Cadences
 
 DATA_ROOT = Path(__file__).resolve().parents[3] / "shared" / "data"
 ORDER = 10

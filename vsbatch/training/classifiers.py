@@ -236,8 +236,8 @@ def classifier_shard(
 ) -> pa.Table:
     """Shard rows of one partition (``build_shards``' ``make_shard``): per usable source its
     id, label and inputs (``x0``, ``x1`` as fixed-size float32 lists, row-major)."""
+    from vsbatch.failures import FailureLog
     from vsbatch.stages.clean import clean_partition
-    from vsbatch.stages.failures import FailureLog
 
     clean = clean_partition(table, partition, min_epochs, (label_column,), FailureLog(partition))
     seg = clean.segments

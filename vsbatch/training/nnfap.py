@@ -37,6 +37,7 @@ from torch import nn
 
 from vsbatch.config import RunConfig
 from vsbatch.errors import UsageError
+from vsbatch.failures import FailureLog
 from vsbatch.kernels.status import KernelStatus
 from vsbatch.models.artifacts import Artifact, save_artifact, table_fingerprint
 from vsbatch.models.batching import count_parameters, outputs_in_batches, resolve_device
@@ -52,7 +53,6 @@ from vsbatch.represent.nnfap import (
     nnfap_input,
 )
 from vsbatch.stages.clean import clean_partition
-from vsbatch.stages.failures import FailureLog
 from vsbatch.training.evaluate import POSITIVE
 from vsbatch.training.loop import FitConfig, fit, rank_process_group
 from vsbatch.training.metrics import evaluate_binary
@@ -290,7 +290,7 @@ def train_nnfap(
 
     ``data``: a vsbatch input catalog (path) or a long table (source_id, time, mag, mag_err[,
     band]) with, per source, ``label_column`` (periodic/aperiodic, or 1/0) and ``train_fold_period``
-    (days), e.g. from :func:`vsbatch.injection.make_nnfap_training_set`. Shards are built with
+    (days), e.g. from :func:`vsbatch.training.injection.make_nnfap_training_set`. Shards are built with
     the run passes (``cluster``: a :class:`~vsbatch.cluster.ClusterSpec`, in-process by default;
     ``run_config`` sets partitioning) into ``shard_dir`` (a temporary folder by default).
     ``workers > 1`` trains data-parallel on that many Dask workers (``cluster`` must provide

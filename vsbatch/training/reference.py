@@ -9,7 +9,7 @@ Cadences (time stamps and real (mag, err) pairs only; no real magnitudes reach t
 
 SDSS Stripe 82 and OGLE-II microlensing cadences are not used, so those evaluation sets are
 unseen surveys. Per survey a seeded share of the curves is generated with
-:func:`vsbatch.injection.make_nnfap_training_set` (half periodic, types 1-5 evenly; half
+:func:`vsbatch.training.injection.make_nnfap_training_set` (half periodic, types 1-5 evenly; half
 aperiodic, shuffled, inflated and stochastic (red noise, an extension of the paper) evenly;
 A / sigma log-uniform in [1, 100]; periods U(0.1 d, T / 2); aperiodic curves folded at their
 GLS best period) by ``python -m vsbatch.training.reference table``; the model is then trained
@@ -28,9 +28,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from vsbatch.injection import make_nnfap_training_set
 from vsbatch.models.artifacts import table_fingerprint
 from vsbatch.schema import EROS_SOURCES, SHARED_LIGHT_CURVES
+from vsbatch.training.injection import make_nnfap_training_set
 
 LONG = ["source_id", "time", "mag", "mag_err", "band"]
 SHARES = {"asas": 0.35, "eros": 0.45, "ogle": 0.20}
