@@ -290,9 +290,9 @@ def train_nnfap(
 
     ``data``: a vsbatch input catalog (path) or a long table (source_id, time, mag, mag_err[,
     band]) with, per source, ``label_column`` (periodic/aperiodic, or 1/0) and ``train_fold_period``
-    (days), e.g. from :func:`vsbatch.training.injection.make_nnfap_training_set`. Shards are built with
-    the run passes (``cluster``: a :class:`~vsbatch.cluster.ClusterSpec`, in-process by default;
-    ``run_config`` sets partitioning) into ``shard_dir`` (a temporary folder by default).
+    (days), e.g. from :func:`vsbatch.training.injection.make_nnfap_training_set`. Shards are built
+    with the run passes (``cluster``: a :class:`~vsbatch.cluster.ClusterSpec`, in-process by
+    default; ``run_config`` sets partitioning) into ``shard_dir`` (a temporary folder by default).
     ``workers > 1`` trains data-parallel on that many Dask workers (``cluster`` must provide
     them); ``ranks`` alone splits the shards the same way in one process. ``representation``
     may override ``err_cut``, ``err_cut_k``, ``min_points``, ``padding``.
