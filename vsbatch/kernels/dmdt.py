@@ -8,13 +8,13 @@ edges are dropped. Output images have shape (n_segments, n_dm, n_dt), dm along a
 
 Two binnings, as in the papers:
 
-- Fixed edges of Mahabal et al. (2017), as quoted by seeds/001 (thesis, Sect. 2.2.2):
+- Fixed edges of Mahabal et al. (2017), as quoted by Carraro (2025, thesis Sect. 2.2.2):
   dm edges ``+-[0, 0.1, 0.2, 0.3, 0.5, 1, 1.5, 2, 2.5, 3, 5, 8]`` mag (23 values) and dt edges
   ``[1/145, 2/145, 3/145, 4/145, 1/25, 2/25, 3/25, 1.5, 2.5, 3.5, 4.5, 5.5, 7, 10, 20, 30, 60,
   90, 120, 240, 600, 960, 2000, 4000]`` days (24 values). Mahabal et al. call the image
   "23 x 24", which counts these values; used as histogram edges they give 22 x 23 cells, and
   that is what this module does (pairs with dt < 1/145 d or > 4000 d, or |dm| > 8, drop out).
-- Bassi et al. (seeds/002): equal-width bins whose number is fixed for the whole survey
+- Bassi et al. (2021): equal-width bins whose number is fixed for the whole survey
   (90 dm x 53 dt for CRTS, reused for OGLE), each light curve spanning its own dm and dt range
   -- ``numpy.histogram2d(dm, dt, bins=(90, 53))``; pass integers as ``dm_bins``/``dt_bins``.
   The number comes from the Freedman-Diaconis rule applied per light curve to dm and dt and
@@ -54,7 +54,7 @@ MAHABAL_DT_EDGES = np.array(
     [1 / 145, 2 / 145, 3 / 145, 4 / 145, 1 / 25, 2 / 25, 3 / 25, 1.5, 2.5, 3.5, 4.5, 5.5,
      7, 10, 20, 30, 60, 90, 120, 240, 600, 960, 2000, 4000], dtype=np.float64
 )  # fmt: skip
-BASSI_BINS = (90, 53)  # (n_dm, n_dt) of Bassi et al. (seeds/002)
+BASSI_BINS = (90, 53)  # (n_dm, n_dt) of Bassi et al. (2021)
 NORMALIZATIONS = ("mahabal", "max", "counts")
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)

@@ -1,6 +1,6 @@
 """Inverse-distance-weighted k-nearest-neighbour interpolation of folded light curves.
 
-The NN-FAP input (seeds/003, Sect. 2.1): "an interpolated fit of the time-series with 200
+The NN-FAP input (Miller et al., Sect. 2.1): "an interpolated fit of the time-series with 200
 evenly spaced points, performed by an inverse distance-weighted K-nearest neighbours (KNN)
 regressor" taken from scikit-learn. The paper does not state k: we use scikit-learn's default
 ``n_neighbors=5`` and its ``weights='distance'`` rule, including its handling of zero distance
@@ -144,7 +144,7 @@ def knn_interpolate(
     """Inverse-distance KNN interpolation of each folded segment onto ``n_grid`` phases.
 
     Why: the NN-FAP network takes this smoothed, evenly sampled curve as one of its inputs
-    (seeds/003). ``frequency`` (c/d) and ``t0`` are scalars or per segment.
+    (Miller et al.). ``frequency`` (c/d) and ``t0`` are scalars or per segment.
     """
     if k < 1 or n_grid < 1:
         raise ValueError("k and n_grid must be >= 1")

@@ -1,4 +1,4 @@
-"""Pre-whitening and the PS17 Blazhko frequency analysis (Blazhko paper, seeds/000 Sect. 4.2).
+"""Pre-whitening and the PS17 Blazhko frequency analysis (Jiang et al. 2025, Sect. 4.2).
 
 Procedure per segment, following Prudil & Skarka (2017) as the paper applies it:
 

@@ -1,6 +1,6 @@
 """Phased light-curve images drawn as matplotlib would draw them, in one compiled call.
 
-Why a rasterizer: the Blazhko CNN (Jiang et al. 2025, seeds/000 Sect. 3.1.1) looks at
+Why a rasterizer: the Blazhko CNN (Jiang et al. 2025, Sect. 3.1.1) looks at
 ``plt`` renderings of phased light curves (dpi 300, marker area 2 pt^2, frame phase [0, 1] x
 dmag [-0.6, 0.6]); calling matplotlib per star costs ~0.1 s and a Python figure per light
 curve, far too slow for catalogs. This kernel draws the same picture for a whole partition.

@@ -1,4 +1,4 @@
 """Model inputs built from light curves, batched over a whole partition (kernels underneath).
 
-- :mod:`vsbatch.represent.nnfap`: the NN-FAP phase-folded sequence (Miller et al., seeds/003).
+- :mod:`vsbatch.represent.nnfap`: the NN-FAP phase-folded sequence (Miller et al.).
 """

@@ -1,11 +1,11 @@
-"""dm-dt images of the type classifiers (issue 5, item 1c), from :mod:`vsbatch.kernels.dmdt`.
+"""dm-dt images of the type classifiers, from :mod:`vsbatch.kernels.dmdt`.
 
 Two binnings, both histograms of all epoch pairs (counts equal ``numpy.histogram2d``):
 
 - ``"mahabal"``: the fixed edges of Mahabal et al. (2017), 22 dm x 23 dt cells. Every image
   shares the axes, so a cell is a time scale and an amplitude (what separates a 0.5 d RR Lyrae
   from a 200 d Mira);
-- ``"fd"``: Bassi et al. (seeds/002 Sect. 2.1): equal-width bins over each curve's own dm and
+- ``"fd"``: Bassi et al. (2021, Sect. 2.1): equal-width bins over each curve's own dm and
   dt range, their numbers fixed for the survey as the median Freedman-Diaconis counts of its
   curves (:func:`survey_fd_bins`; Bassi: 90 dm x 53 dt for CRTS, reused for OGLE).
 

@@ -1,4 +1,4 @@
-"""Phased light-curve images, the Blazhko ResNet-34 input (Jiang et al. 2025, seeds/000 3.1.1).
+"""Phased light-curve images, the Blazhko ResNet-34 input (Jiang et al. 2025, Sect. 3.1.1).
 
 The paper's five steps, for every light curve of a partition at once:
 

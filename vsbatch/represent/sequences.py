@@ -1,7 +1,7 @@
-"""Sequence inputs of the type classifiers (issue 5, item 1a/1b) and the per-source stacking of
+"""Sequence inputs of the type classifiers and the per-source stacking of
 bands shared by every classifier input.
 
-(a) Raw light curves (Bassi et al., seeds/002 Sect. 2.2): the epochs in time order, zero-padded
+(a) Raw light curves (Bassi et al. 2021, Sect. 2.2): the epochs in time order, zero-padded
 at the end or cut to a fixed ``length`` (Bassi: 359 for OGLE, the mode of the epoch counts;
 EROS-1 has at most 125 epochs per band, hence the default 128). Bassi feed magnitudes only;
 an irregularly sampled curve also needs its timing, so each step holds two channels:
@@ -11,7 +11,7 @@ an irregularly sampled curve also needs its timing, so each step holds two chann
 - ``log_dt``: ``log10(1 + dt)`` with ``dt`` the days since the previous epoch (0 at the first),
   so a step across a seasonal gap looks different from one inside a night.
 
-(b) The 360-point curve of the thesis (seeds/001 Sect. 2.2.1) from catalogue parameters, so a
+(b) The 360-point curve of Carraro (2025, Sect. 2.2.1) from catalog parameters, so a
 catalogue without light curves can be classified::
 
     m(phi) - M = A1 cos(2 pi phi) + A2 cos(4 pi phi + phi21) [+ A3 cos(6 pi phi + phi31)]
