@@ -32,7 +32,7 @@ from tests.conftest import FIXTURES
 from vsbatch.cluster import ClusterSpec
 from vsbatch.config import RunConfig
 from vsbatch.errors import InputError, UsageError
-from vsbatch.inspection import catalog_rows, inspect_source
+from vsbatch.inspection import inspect_source
 from vsbatch.io.catalog import (
     PARQUET_OPTIONS,
     Manifest,
@@ -42,11 +42,12 @@ from vsbatch.io.catalog import (
     write_json_atomic,
     write_parquet_atomic,
 )
+from vsbatch.io.source_lookup import catalog_rows
 from vsbatch.partitioning import Partition, source_keys
 from vsbatch.report import (
     EVALUATION_DIR,
     ConfusionMatrix,
-    Evaluation,
+    EvaluationRecord,
     RocCurve,
     report,
     write_evaluation,
@@ -171,7 +172,7 @@ def test_report_holds_every_panel_of_a_real_catalog(asas_catalog: Path, tmp_path
 def test_report_failures_and_evaluations(eros_catalog: Path, tmp_path: Path) -> None:
     cat = tmp_path / "cat"
     shutil.copytree(eros_catalog, cat)
-    ev = Evaluation(
+    ev = EvaluationRecord(
         model="blazhko_cnn",
         version="0.1",
         dataset="held-out OGLE stars",
@@ -179,7 +180,7 @@ def test_report_failures_and_evaluations(eros_catalog: Path, tmp_path: Path) -> 
         roc=(RocCurve("BL", (0.0, 0.1, 0.3, 1.0), (0.0, 0.7, 0.9, 1.0), 0.88),),
     )
     path = write_evaluation(cat, ev)
-    assert Evaluation.from_json(json.loads(path.read_text())) == ev
+    assert EvaluationRecord.from_json(json.loads(path.read_text())) == ev
     (cat / EVALUATION_DIR / "broken.json").write_text('{"model": "x", "roc": [{"fpr": [0]}]}')
     out = tmp_path / "r.html"
     summary = report(cat, out)
