@@ -240,7 +240,7 @@ def test_report_refuses_a_folder_without_manifest(tmp_path: Path) -> None:
 def test_inspect_multiband_cepheid(eros_catalog: Path, tmp_path: Path) -> None:
     out = tmp_path / "star.png"
     s = inspect_source(eros_catalog, "EROS2-lm0010n22323", out)
-    assert [p.title.split(" (")[0].split(",")[0] for p in s.panels][0] == "Light curve"
+    assert s.panels[0].title.split(" (")[0].split(",")[0] == "Light curve"
     for want, panel in zip(INSPECT_TITLES, s.panels, strict=True):
         assert panel.title.startswith(want), (want, panel.title)
     by_title = {p.title.split(" ")[0]: p for p in s.panels}
@@ -278,7 +278,7 @@ def test_inspect_finds_the_input_or_says_where_to_look(tmp_path: Path) -> None:
 
 
 def test_inspect_names_the_failure_of_a_rejected_source(eros_catalog: Path, tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="failure records.*clean"):
+    with pytest.raises(UsageError, match=r"failure records.*clean"):
         inspect_source(eros_catalog, "HIP-54101", tmp_path / "x.png")
     with pytest.raises(InputError, match="no epochs of source"):
         other = FIXTURES / "ogle_blg_rrab_2.parquet"

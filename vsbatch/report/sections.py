@@ -35,6 +35,7 @@ def run_section(
     stats: CatalogStats,
     bands: list[tuple[str | None, int]],
 ) -> str:
+    """Input, configuration and counts of the run, light curves per band and throughput."""
     m = cat.manifest
     n_fail_lc, n_fail_src = con.execute(
         "SELECT count(*) FILTER (WHERE stage = 'clean'), "
@@ -83,6 +84,7 @@ def run_section(
 
 
 def failures_section(con: duckdb.DuckDBPyConnection) -> str:
+    """Failure records by stage, and by reason with numbers masked so alike reasons group."""
     by_stage = con.execute(
         "SELECT stage, count(*) AS n, count(DISTINCT source_id) AS s FROM failures "
         "GROUP BY stage ORDER BY n DESC"
@@ -121,6 +123,7 @@ def failures_section(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def classes_section(agg: CatalogAggregates, stats: CatalogStats, cols: set[str]) -> str:
+    """Light curves per class and band, or the probability summary of a P_BL column."""
     cls = agg.cls
     if cls is None:
         return '<h2>Classes</h2><p class="note">No class column in this catalog.</p>'
@@ -138,6 +141,7 @@ def classes_section(agg: CatalogAggregates, stats: CatalogStats, cols: set[str])
 
 
 def models_section(cat: Catalog, cols: set[str]) -> str:
+    """The models the manifest lists, and the catalog columns no stage declares."""
     models = manifest_models(cat)
     if not models:
         return (
