@@ -32,7 +32,7 @@ from tests.conftest import FIXTURES
 from vsbatch.cluster import ClusterSpec
 from vsbatch.config import RunConfig
 from vsbatch.errors import InputError, UsageError
-from vsbatch.inspection import catalog_rows, inspect_source
+from vsbatch.inspection import inspect_source
 from vsbatch.io.catalog import (
     PARQUET_OPTIONS,
     Manifest,
@@ -42,11 +42,12 @@ from vsbatch.io.catalog import (
     write_json_atomic,
     write_parquet_atomic,
 )
+from vsbatch.io.source_lookup import catalog_rows
 from vsbatch.partitioning import Partition, source_keys
 from vsbatch.report import (
     EVALUATION_DIR,
     ConfusionMatrix,
-    Evaluation,
+    EvaluationRecord,
     RocCurve,
     report,
     write_evaluation,
@@ -171,7 +172,7 @@ def test_report_holds_every_panel_of_a_real_catalog(asas_catalog: Path, tmp_path
 def test_report_failures_and_evaluations(eros_catalog: Path, tmp_path: Path) -> None:
     cat = tmp_path / "cat"
     shutil.copytree(eros_catalog, cat)
-    ev = Evaluation(
+    ev = EvaluationRecord(
         model="blazhko_cnn",
         version="0.1",
         dataset="held-out OGLE stars",
@@ -179,7 +180,7 @@ def test_report_failures_and_evaluations(eros_catalog: Path, tmp_path: Path) -> 
         roc=(RocCurve("BL", (0.0, 0.1, 0.3, 1.0), (0.0, 0.7, 0.9, 1.0), 0.88),),
     )
     path = write_evaluation(cat, ev)
-    assert Evaluation.from_json(json.loads(path.read_text())) == ev
+    assert EvaluationRecord.from_json(json.loads(path.read_text())) == ev
     (cat / EVALUATION_DIR / "broken.json").write_text('{"model": "x", "roc": [{"fpr": [0]}]}')
     out = tmp_path / "r.html"
     summary = report(cat, out)
@@ -239,7 +240,7 @@ def test_report_refuses_a_folder_without_manifest(tmp_path: Path) -> None:
 def test_inspect_multiband_cepheid(eros_catalog: Path, tmp_path: Path) -> None:
     out = tmp_path / "star.png"
     s = inspect_source(eros_catalog, "EROS2-lm0010n22323", out)
-    assert [p.title.split(" (")[0].split(",")[0] for p in s.panels][0] == "Light curve"
+    assert s.panels[0].title.split(" (")[0].split(",")[0] == "Light curve"
     for want, panel in zip(INSPECT_TITLES, s.panels, strict=True):
         assert panel.title.startswith(want), (want, panel.title)
     by_title = {p.title.split(" ")[0]: p for p in s.panels}
@@ -277,7 +278,7 @@ def test_inspect_finds_the_input_or_says_where_to_look(tmp_path: Path) -> None:
 
 
 def test_inspect_names_the_failure_of_a_rejected_source(eros_catalog: Path, tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="failure records.*clean"):
+    with pytest.raises(UsageError, match=r"failure records.*clean"):
         inspect_source(eros_catalog, "HIP-54101", tmp_path / "x.png")
     with pytest.raises(InputError, match="no epochs of source"):
         other = FIXTURES / "ogle_blg_rrab_2.parquet"

@@ -17,9 +17,9 @@ policy (``vsbatch.stages.clean.clean_partition``):
 6. the model inputs: the NN-FAP 200-point KNN interpolation of the folded curve, and the
    prediction of each model column when the catalog has any (none yet).
 
-The source's rows are read from the one partition file its id hashes to, and its epochs only
-from the input row groups whose ``source_id`` statistics can hold it, so inspecting one star of
-a catalog of millions reads little more than that star.
+The source's rows and epochs are read by ``vsbatch.io.source_lookup`` (only the partition file
+its id hashes to and the input row groups that can hold it), so inspecting one star of a
+catalog of millions reads little more than that star.
 """
 
 from __future__ import annotations
@@ -32,9 +32,7 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -42,7 +40,7 @@ from vsbatch.config import RunConfig
 from vsbatch.errors import InputError, UsageError
 from vsbatch.failures import FailureLog
 from vsbatch.io.catalog import Catalog, open_catalog, write_bytes_atomic
-from vsbatch.io.inputs import InputSpec, ReadUnit, open_input, read_unit
+from vsbatch.io.source_lookup import catalog_rows, source_epochs
 from vsbatch.kernels.arrays import LightCurves
 from vsbatch.kernels.dmdt import MAHABAL_DM_EDGES, MAHABAL_DT_EDGES, dmdt_histograms
 from vsbatch.kernels.fap import baluev_fap, time_variance
@@ -51,11 +49,10 @@ from vsbatch.kernels.interp import knn_interpolate, phase_grid
 from vsbatch.kernels.periodogram import FrequencyGrid, frequency_grid
 from vsbatch.kernels.prewhiten import amplitude_spectrum, blazhko_analysis
 from vsbatch.kernels.status import KernelStatus
-from vsbatch.partitioning import PartitionTree, source_keys
 from vsbatch.period_backends import BACKENDS, resolve_backend
-from vsbatch.report import STYLE, PanelInfo, figure, panel_info, png_bytes
+from vsbatch.plotting import STYLE, PanelInfo, figure, fourier_curve, panel_info, png_bytes
 from vsbatch.schema import table_schema
-from vsbatch.stages.clean import clean_partition
+from vsbatch.stages.clean import CleanPartition, clean_partition
 
 FIGSIZE = (14.0, 14.0)  # inches; at DPI the PNG is 1400 x 1400 pixels
 DPI = 100
@@ -121,28 +118,6 @@ def _typed_id(source_id: object, id_type: str) -> object:
     return str(source_id)
 
 
-def catalog_rows(cat: Catalog, source_id: object) -> list[dict]:
-    """The catalog rows (one per band) of a source, read from the one partition it hashes to."""
-    m = cat.manifest
-    records = {p.name: p for p in m.partitions}
-    if m.partition_tree and cat.hive_partitioned:  # HATS partitions are pixels: read all
-        tree = PartitionTree.from_json(m.partition_tree)
-        name = tree.names[int(tree.assign(source_keys([source_id]))[0])]
-        files = [records[name].file] if name in records and records[name].file else []
-    else:
-        files = m.files
-    tables = [
-        pq.read_table(cat.root / f, filters=[("source_id", "==", source_id)])
-        for f in files
-        if (cat.root / f).exists()
-    ]
-    tables = [t for t in tables if t.num_rows]
-    if not tables:
-        return []
-    rows = pa.concat_tables(tables).to_pylist()
-    return sorted(rows, key=lambda r: (r.get("band") is not None, r.get("band") or ""))
-
-
 def _not_found(cat: Catalog, source_id: object) -> UsageError:
     fails = cat.failures()
     mask = pc.equal(fails.column("source_id"), str(source_id))
@@ -157,65 +132,6 @@ def _not_found(cat: Catalog, source_id: object) -> UsageError:
         f"source {source_id!r} is not in the catalog {cat.root} (no row and no failure record; "
         f"ids are matched exactly, as {cat.manifest.source_id_type})"
     )
-
-
-def _stat_value(v: object) -> object:
-    return v.decode("utf-8") if isinstance(v, bytes) else v
-
-
-def _candidate_units(spec: InputSpec, source_id: object) -> list[ReadUnit]:
-    """Row groups whose source_id min/max statistics can hold the id (all when unknown)."""
-    column = {canon: orig for orig, canon in spec.renames.items()}.get("source_id", "source_id")
-    units = []
-    for path in spec.files:
-        with spec.filesystem.open_input_file(path) as fh:
-            meta = pq.ParquetFile(fh).metadata
-        index = next(
-            (j for j in range(meta.num_columns) if meta.schema.column(j).path == column), None
-        )
-        groups = []
-        for i in range(meta.num_row_groups):
-            stats = meta.row_group(i).column(index).statistics if index is not None else None
-            if stats is not None and stats.has_min_max:
-                try:
-                    lo, hi = _stat_value(stats.min), _stat_value(stats.max)
-                    if not lo <= source_id <= hi:
-                        continue
-                except (TypeError, UnicodeDecodeError):
-                    pass
-            groups.append(i)
-        if groups:
-            units.append(ReadUnit(path, tuple(groups)))
-    return units
-
-
-def source_epochs(source: str, config: RunConfig, source_id: object) -> pa.Table:
-    """The input epochs of one source (long format, canonical names), as the pipeline reads them.
-
-    Raises InputError when the input cannot be opened or holds no epoch of the source.
-    """
-    try:
-        spec, _ = open_input(source, config.column_map)
-    except InputError as exc:
-        raise InputError(
-            f"{exc}; the catalog was made from {source!r}: pass the input's current location "
-            "(input=..., --input PATH)"
-        ) from exc
-    pieces = []
-    for unit in _candidate_units(spec, source_id):
-        table = read_unit(spec, unit)
-        ids = table.column("source_id")
-        if pa.types.is_integer(ids.type) and not isinstance(source_id, int):
-            continue
-        table = table.filter(pc.equal(ids, pa.scalar(source_id, ids.type)))
-        if table.num_rows:
-            pieces.append(table)
-    if not pieces:
-        raise InputError(f"{source}: no epochs of source {source_id!r} in the input")
-    table = pa.concat_tables(pieces)
-    if "band" not in table.column_names:
-        table = table.append_column("band", pa.nulls(table.num_rows, pa.string()))
-    return table
 
 
 def model_columns(cat: Catalog, columns: list[str]) -> tuple[str, ...]:
@@ -282,15 +198,6 @@ def envelope(x: np.ndarray, y: np.ndarray, n_out: int = MAX_PLOT_POINTS) -> tupl
     return x[idx], y[idx]
 
 
-def fourier_curve(fit: FourierFit, i: int, phase: np.ndarray) -> np.ndarray:
-    """The fitted series m = A0 + sum A_k cos(2 pi k phase + phi_k) (t0 = 0, as the catalog)."""
-    k_max = int(fit.order_used[i])
-    out = np.full(phase.shape, fit.a0[i])
-    for k in range(1, k_max + 1):
-        out += fit.amplitude[i, k - 1] * np.cos(2 * np.pi * k * phase + fit.phase[i, k - 1])
-    return out
-
-
 @dataclass(frozen=True)
 class _Band:
     """Everything drawn for one band."""
@@ -351,7 +258,7 @@ def residual_spectrum(lcs: LightCurves, f0: float, config: RunConfig) -> _Residu
     n = int((f_hi - f_lo) / df) + 1
     spec = amplitude_spectrum(LightCurves(lcs.offsets, t, resid, np.ones_like(t)), f_lo, df, n)
     amp = spec.amplitude[0]
-    half = max(1, int(round(NOISE_HALFWIDTH / df)))
+    half = max(1, round(NOISE_HALFWIDTH / df))
     csum = np.concatenate([[0.0], np.cumsum(amp)])
     idx = np.arange(n)
     lo, hi = np.maximum(idx - half, 0), np.minimum(idx + half + 1, n)
@@ -420,7 +327,7 @@ def _draw_light_curve(ax: Axes, fig: Figure, bands: list[_Band]) -> None:
                 t - offset, m, e, fmt=".", ms=3, color=b.colour, elinewidth=0.5, label=label
             )
     _mag_limits(ax, [b.lcs.mag for b in bands])
-    ax.set_xlabel("Time (d)" if not offset else f"Time − {offset:.0f} (d)")
+    ax.set_xlabel("Time (d)" if not offset else f"Time \u2212 {offset:.0f} (d)")
     ax.set_ylabel("Magnitude (mag)")
     n = sum(len(b.lcs.time) for b in bands)
     ax.set_title(f"Light curve ({n} epochs after the row policy)")
@@ -508,7 +415,7 @@ def _draw_residuals(ax: Axes, zoom_ax: Axes, b: _Band, res: _Residuals | None, o
     ax.set_ylabel("Amplitude (mag)")
     band = f", {b.label}" if b.label != "(no band)" else ""
     ax.set_title(f"Residual amplitude spectrum after f0 + {order} harmonics{band}")
-    zoom_ax.set_xlabel("f − k f0 (d$^{-1}$)")
+    zoom_ax.set_xlabel("f \u2212 k f0 (d$^{-1}$)")
     zoom_ax.set_ylabel("Amplitude (mag)")
     if res is None or not len(res.frequency):
         why = "no period" if res is None else "too few epochs for the PS17 analysis"
@@ -549,7 +456,7 @@ def _draw_side_peak_zoom(ax: Axes, b: _Band, res: _Residuals, f_side: float) -> 
     """Around k f0: is the deciding peak resolved from the harmonic (|f - k f0| >= 1.5/T)?"""
     t = b.lcs.time
     span = float(t[-1] - t[0])
-    k = max(1, int(round(f_side / res.f0))) if math.isfinite(f_side) else 1
+    k = max(1, round(f_side / res.f0)) if math.isfinite(f_side) else 1
     centre = k * res.f0
     offset = f_side - centre if math.isfinite(f_side) else 0.0
     half = min(max(4.0 * abs(offset), 15.0 / span), SIDE_PEAK_HALFWIDTH + 0.05)
@@ -559,7 +466,7 @@ def _draw_side_peak_zoom(ax: Axes, b: _Band, res: _Residuals, f_side: float) -> 
     x = -half + step * np.arange(n)
     ax.plot(x, amp, lw=0.9, color="#444444")
     res_lim = RESOLUTION_FACTOR / span
-    label = f"unresolved, |f − {k}f0| < {RESOLUTION_FACTOR:g}/T"
+    label = f"unresolved, |f \u2212 {k}f0| < {RESOLUTION_FACTOR:g}/T"
     ax.axvspan(-res_lim, res_lim, color="0.6", alpha=0.3, lw=0, label=label)
     ax.axvline(0.0, color="0.5", ls=":", lw=0.8)
     if math.isfinite(f_side):
@@ -689,44 +596,12 @@ def _inspect(
     if not rows:
         raise _not_found(cat, sid)
     source = str(source_override) if source_override is not None else m.input
-    epochs = source_epochs(source, config, sid)
+    epochs = source_epochs(source, config.column_map, sid)
     clean = clean_partition(epochs, "inspect", config.min_epochs, (), FailureLog("inspect"))
-    seg_bands = clean.segments.column("band").to_pylist()
-    by_band = {r.get("band"): r for r in rows}
     notes: list[str] = []
-    bands: list[_Band] = []
-    infos: list[BandInspection] = []
-    consistent = True
-    n_input = {r.get("band"): int(r.get("n_input") or 0) for r in rows}
-    for i, band in enumerate(seg_bands):
-        row = by_band.get(band)
-        if row is None:
-            notes.append(f"band {band}: in the input but not in the catalog (a failure record)")
-            continue
-        lcs = clean.lcs.take(np.array([i]))
-        freq, power, grid = periodogram(lcs, config)
-        fap_power = float(fap_power_level(lcs, grid)[0]) if len(freq) else float("nan")
-        p = _fold_period(row)
-        f = _frequency(p)
-        fit = fit_fourier(lcs, f, order=config.fourier_order, clip_threshold=config.clip_mag)
-        knn = knn_interpolate(lcs, f, n_grid=KNN_POINTS).values[0]
-        label = band if band is not None else "(no band)"
-        colour = BAND_COLOURS[len(bands) % len(BAND_COLOURS)]
-        bands.append(_Band(label, row, lcs, freq, power, fap_power, p, fit, knn, colour))
-        consistent &= _check(row, lcs, fit, notes, label)
-        infos.append(
-            BandInspection(
-                band=band,
-                n_input=n_input.get(band, 0),
-                n_epochs=int(lcs.counts[0]),
-                period=_float(row, "period"),
-                fold_period=p,
-                log10_fap=_float(row, "log10_fap_baluev"),
-                fap_level_power=fap_power,
-                fa_class=row.get("fa_class"),
-                n_rejected=int(fit.n_rejected[0]),
-            )
-        )
+    bands, infos, consistent = _refit_bands(clean, rows, config, notes)
+    by_band = {r.get("band"): r for r in rows}
+    seg_bands = clean.segments.column("band").to_pylist()
     missing = [b for b in by_band if b not in seg_bands]
     if missing:
         consistent = False
@@ -758,6 +633,51 @@ def _inspect(
         consistent=consistent,
         notes=tuple(notes),
     )
+
+
+def _refit_bands(
+    clean: CleanPartition, rows: list[dict], config: RunConfig, notes: list[str]
+) -> tuple[list[_Band], list[BandInspection], bool]:
+    """Recompute every stage's view of each cleaned band that has a catalog row.
+
+    Returns the bands to draw, their summaries and whether the refits matched the catalog;
+    appends what did not match (and input bands without a row) to ``notes``.
+    """
+    by_band = {r.get("band"): r for r in rows}
+    n_input = {r.get("band"): int(r.get("n_input") or 0) for r in rows}
+    bands: list[_Band] = []
+    infos: list[BandInspection] = []
+    consistent = True
+    for i, band in enumerate(clean.segments.column("band").to_pylist()):
+        row = by_band.get(band)
+        if row is None:
+            notes.append(f"band {band}: in the input but not in the catalog (a failure record)")
+            continue
+        lcs = clean.lcs.take(np.array([i]))
+        freq, power, grid = periodogram(lcs, config)
+        fap_power = float(fap_power_level(lcs, grid)[0]) if len(freq) else float("nan")
+        p = _fold_period(row)
+        f = _frequency(p)
+        fit = fit_fourier(lcs, f, order=config.fourier_order, clip_threshold=config.clip_mag)
+        knn = knn_interpolate(lcs, f, n_grid=KNN_POINTS).values[0]
+        label = band if band is not None else "(no band)"
+        colour = BAND_COLOURS[len(bands) % len(BAND_COLOURS)]
+        bands.append(_Band(label, row, lcs, freq, power, fap_power, p, fit, knn, colour))
+        consistent &= _check(row, lcs, fit, notes, label)
+        infos.append(
+            BandInspection(
+                band=band,
+                n_input=n_input.get(band, 0),
+                n_epochs=int(lcs.counts[0]),
+                period=_float(row, "period"),
+                fold_period=p,
+                log10_fap=_float(row, "log10_fap_baluev"),
+                fap_level_power=fap_power,
+                fa_class=row.get("fa_class"),
+                n_rejected=int(fit.n_rejected[0]),
+            )
+        )
+    return bands, infos, consistent
 
 
 def _draw_page(
@@ -810,8 +730,6 @@ def _check(row: dict, lcs: LightCurves, fit: FourierFit, notes: list[str], label
 __all__ = [
     "BandInspection",
     "InspectionSummary",
-    "catalog_rows",
     "fap_power_level",
     "inspect_source",
-    "source_epochs",
 ]
