@@ -1,9 +1,8 @@
 """The one place that turns the declarations in ``schemas/*.json`` into Arrow schemas.
 
 Column names, types, units and descriptions live in ``schemas/`` (installed as
-``vsbatch.schemas``); file and folder names of the catalog layout, and of the real data
-sets in ``../shared/data``, live here. Code, docs, ``vsbatch schema`` and validation all read
-these.
+``vsbatch.schemas``); file and folder names of the catalog layout live here. Code, docs,
+``vsbatch schema`` and validation all read these.
 """
 
 from __future__ import annotations
@@ -23,17 +22,6 @@ FAILURES_FILE = "_failures.parquet"
 STAGING_DIR = "_staging"
 PARTITION_KEY = "part"
 DATA_FILE_SUFFIX = ".parquet"
-
-# The real light-curve sets of ../shared/data (relative to it) that generators, references and
-# validation read; each folder's ORIGIN.md says where it comes from.
-SHARED_LIGHT_CURVES = {
-    "asas": "asas-i-rrlyrae/lightcurves.parquet",  # ASAS I band
-    "eros": "eros1-lmc/train.parquet",  # EROS-1 LMC B + R, labelled
-    "macho": "macho-lmc/lightcurves.parquet",  # MACHO LMC R + B
-    "ogle": "ogle-blg-rrab/lightcurves.parquet",  # OGLE-III + IV bulge RRab, I
-    "s82": "sdss-s82-rrlyrae/lightcurves.parquet",  # SDSS Stripe 82 RR Lyrae, ugriz
-}
-EROS_SOURCES = "eros1-lmc/train_sources.parquet"  # per-source table of the EROS-1 set
 
 _STRING = pa.string()
 _ARROW_TYPES = {

@@ -15,6 +15,12 @@ import torch
 import torchvision
 
 import vsbatch
+from benchmarks.blazhko_training_set import (
+    DETECTION_CHI2,
+    modulated_magnitudes,
+    modulation_chi2,
+    pulsation_shape,
+)
 from tests.conftest import FIXTURES, SHARED_DATA, light_curves_from_long, shared_file
 from tests.helpers import catalog_frame, run_cli
 from vsbatch.cluster import ClusterSpec
@@ -36,12 +42,6 @@ from vsbatch.models.kinds import EvaluateRequest, TrainRequest
 from vsbatch.represent.phased_image import ImageSpec, as_uint8, phased_images
 from vsbatch.stages.blazhko import DEFAULT_SELECTION, paper_sample_cuts, rrab_selection
 from vsbatch.stages.context import StageContext
-from vsbatch.training.blazhko_data import (
-    DETECTION_CHI2,
-    modulated_magnitudes,
-    modulation_chi2,
-    pulsation_shape,
-)
 from vsbatch.training.loop import FitConfig, fit
 
 RRAB_AMPS = np.array([0.30, 0.15, 0.10, 0.07, 0.05, 0.03, 0.02, 0.015, 0.01, 0.005])
@@ -111,7 +111,7 @@ def test_modulation_chi2_is_the_least_squares_residual_of_the_mean_curve() -> No
 @pytest.fixture(scope="module")
 def generated() -> pa.Table:
     shared_file("ogle-catalogue-tables")
-    from vsbatch.training.blazhko_data import make_blazhko_training_set
+    from benchmarks.blazhko_training_set import make_blazhko_training_set
 
     return make_blazhko_training_set(40, seed=3)
 
@@ -290,7 +290,7 @@ def test_shipped_reference_separates_stars_it_never_saw(
     """Better than chance (AUC 0.5) on a generator seed other than its training set's, on the
     cadences and labels it was trained for."""
     shared_file("ogle-catalogue-tables")
-    from vsbatch.training.blazhko_data import make_blazhko_training_set
+    from benchmarks.blazhko_training_set import make_blazhko_training_set
     from vsbatch.training.metrics import evaluate_binary
 
     art = load_artifact(name)

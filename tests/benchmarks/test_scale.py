@@ -1,4 +1,4 @@
-"""The suite's version of the scale runs (issue 8): 1,000 synthetic sources on real cadences
+"""The suite's version of the scale runs: 1,000 synthetic sources on real cadences
 end to end on 2 worker processes, every source accounted for, worker memory measured."""
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import FIXTURES
-from tests.helpers import catalog_frame
-from vsbatch.io.catalog import open_catalog
-from vsbatch.scale import (
+from benchmarks.scale import (
     GENERATOR_VERSION,
     PART_SOURCES,
     load_templates,
     make_scale_catalog,
     run_scale,
 )
+from tests.conftest import FIXTURES
+from tests.helpers import catalog_frame
+from vsbatch.io.catalog import open_catalog
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 SHAPES = ("rrab", "sinusoid", "eclipsing")
 
-# RRab shape: the first three harmonics of OGLE-BLG-RRLYR-02950 in the OGLE-III catalogue
+# RRab shape: the first three harmonics of OGLE-BLG-RRLYR-02950 in the OGLE-III catalog
 # (R21 = 0.521, phi21 = 4.257, R31 = 0.364, phi31 = 2.506, sine series), turned into the cosine
 # convention used here: phi^c_k1 = phi^s_k1 + (k - 1) pi / 2.
 _RRAB_R = np.array([1.0, 0.521, 0.364])

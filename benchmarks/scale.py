@@ -1,5 +1,5 @@
-"""Scale runs (``vsbatch bench --scale N``): a seeded catalog of ``N`` synthetic sources on real
-cadences, run end to end, with throughput and the peak memory of every worker process.
+"""Scale runs (``python -m benchmarks scale N``): a seeded catalog of ``N`` synthetic sources
+on real cadences, run end to end, with throughput and the peak memory of every worker process.
 
 Why: a survey user needs to know that 10^6 sources fit a laptop and what 10^8 cost on a
 cluster, and that a worker's memory is bounded by the partition size, not by the catalog. The
@@ -7,7 +7,7 @@ catalog is written in parts of ``PART_SOURCES`` sources, so generation itself is
 resumable; the run uses ``--resume`` semantics, so a scale run may span sessions.
 
 Cadences: real time stamps and real (mag, err) pairs of real stars, all their bands together
-(``../shared/data``: ASAS I, EROS-1 B+R, MACHO R+B, OGLE bulge I, SDSS Stripe 82 ugriz;
+(the shared data folder: ASAS I, EROS-1 B+R, MACHO R+B, OGLE bulge I, SDSS Stripe 82 ugriz;
 windows of at most ``MAX_TEMPLATE_EPOCHS`` epochs), each survey drawn equally often, so the
 epoch counts, gaps, band mixes and error distributions are surveys' (median about 280 epochs
 per source). Signals: 60 % periodic (RRab-like, sinusoid, eclipsing; periods log-uniform
@@ -17,6 +17,7 @@ by an error looked up from its band's real (mag, err) pairs.
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import threading
@@ -28,11 +29,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from benchmarks.shared_data import SHARED_LIGHT_CURVES, shared_data_dir
+from benchmarks.workloads import SHAPES, periodic_shape
 from vsbatch.cluster import ClusterSpec
 from vsbatch.config import RunConfig
 from vsbatch.io.catalog import write_parquet_atomic
-from vsbatch.schema import SHARED_LIGHT_CURVES, STAGING_DIR
-from vsbatch.synthetic import SHAPES, periodic_shape
+from vsbatch.schema import STAGING_DIR
 from vsbatch.training.injection import Cadences, ErrorLookup
 
 PART_SOURCES = 20_000
@@ -112,17 +114,16 @@ def load_templates(tables: list[pa.Table], max_epochs: int = MAX_TEMPLATE_EPOCHS
     lookups = {
         band: ErrorLookup.from_pairs(
             np.concatenate([lk.mag for lk in found]), np.concatenate([lk.err for lk in found])
-        )  # fmt: skip
+        )
         for band, found in pairs.items()
     }
     return Templates(times, bands, bases, np.array(surveys, dtype=np.int64), lookups)
 
 
-def shared_templates(data_dir: str | Path) -> Templates:
-    """The real cadences of ``../shared/data`` (the sets in :data:`TEMPLATE_FILES`)."""
-    return load_templates(
-        [pq.read_table(Path(data_dir) / f, columns=LONG_COLUMNS) for f in TEMPLATE_FILES]
-    )
+def shared_templates(data_dir: str | Path | None = None) -> Templates:
+    """The real cadences of the shared data folder (the sets in :data:`TEMPLATE_FILES`)."""
+    data = shared_data_dir(data_dir)
+    return load_templates([pq.read_table(data / f, columns=LONG_COLUMNS) for f in TEMPLATE_FILES])
 
 
 def _part(templates: Templates, first: int, n: int, seed: int) -> pa.Table:
@@ -260,7 +261,7 @@ def run_scale(
     config: str = "default",
     workers: int = 2,
     templates: Templates | None = None,
-    data_dir: str | Path = "../shared/data",
+    data_dir: str | Path | None = None,
     seed: int = 0,
 ) -> ScaleReport:
     """Generate (or reuse) the catalog of ``n_sources`` sources in ``workdir`` and run it.
@@ -298,22 +299,20 @@ def run_scale(
     return report
 
 
-def main(argv: list[str]) -> int:
-    """``vsbatch bench --scale N [--light] [--workdir DIR] [--workers 2] [--data DIR]``."""
-    import argparse
-
-    p = argparse.ArgumentParser(prog="vsbatch bench --scale")
-    p.add_argument("--scale", type=int, required=True, help="number of sources")
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks scale N [--light] [--workdir DIR] [--workers 2] [--data DIR]``."""
+    p = argparse.ArgumentParser(prog="python -m benchmarks scale")
+    p.add_argument("n_sources", type=int, help="number of sources")
     p.add_argument(
         "--light", action="store_true", help="fmax 5 c/d; stats, period and Fourier stages only"
     )
     p.add_argument("--workdir", default="vsbatch-scale", help="input and catalog folder")
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--data", default="../shared/data", help="real cadences (../shared/data)")
+    p.add_argument("--data", help="folder of the real cadences (default: the shared data)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     started = time.monotonic()
-    report = run_scale(args.scale, args.workdir, config="light" if args.light else "default",
+    report = run_scale(args.n_sources, args.workdir, config="light" if args.light else "default",
                        workers=args.workers, data_dir=args.data, seed=args.seed)  # fmt: skip
     print(report.text())
     print(f"(including generation: {time.monotonic() - started:,.0f} s)")

@@ -12,7 +12,7 @@ unseen surveys. Per survey a seeded share of the curves is generated with
 :func:`vsbatch.training.injection.make_nnfap_training_set` (half periodic, types 1-5 evenly; half
 aperiodic, shuffled, inflated and stochastic (red noise, an extension of the paper) evenly;
 A / sigma log-uniform in [1, 100]; periods U(0.1 d, T / 2); aperiodic curves folded at their
-GLS best period) by ``python -m vsbatch.training.reference table``; the model is then trained
+GLS best period) by ``python -m benchmarks nnfap-reference table``; the model is then trained
 by ``vsbatch train nnfap`` (the exact command is in the card). ``aperiodic_kinds=("shuffled",
 "inflated")`` gives the paper-only generator.
 
@@ -21,6 +21,7 @@ by ``vsbatch train nnfap`` (the exact command is in the card). ``aperiodic_kinds
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -28,8 +29,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from vsbatch.models.artifacts import table_fingerprint
-from vsbatch.schema import EROS_SOURCES, SHARED_LIGHT_CURVES
+from benchmarks.shared_data import (
+    EROS_SOURCES,
+    OGLE2_MICROLENSING,
+    SHARED_LIGHT_CURVES,
+    shared_data_dir,
+)
+from benchmarks.validate import ogle3_periods
+from vsbatch.models.artifacts import annotate_artifact, load_artifact, table_fingerprint
+from vsbatch.training.evaluate import evaluate_nnfap
 from vsbatch.training.injection import make_nnfap_training_set
 
 LONG = ["source_id", "time", "mag", "mag_err", "band"]
@@ -51,9 +59,9 @@ def eros_split(sources: pa.Array) -> tuple[set[str], set[str]]:
     return set(ids[0::2]), set(ids[1::2])
 
 
-def reference_cadences(data_dir: str | Path) -> dict[str, pa.Table]:
+def reference_cadences(data_dir: str | Path | None = None) -> dict[str, pa.Table]:
     """The three cadence tables (long format) used for the reference model."""
-    data = Path(data_dir)
+    data = shared_data_dir(data_dir)
     asas = pq.read_table(data / SHARED_LIGHT_CURVES["asas"], columns=LONG)
     eros = pq.read_table(data / SHARED_LIGHT_CURVES["eros"], columns=LONG)
     train_ids, _ = eros_split(eros.column("source_id").combine_chunks())
@@ -64,7 +72,7 @@ def reference_cadences(data_dir: str | Path) -> dict[str, pa.Table]:
 
 
 def reference_training_table(
-    data_dir: str | Path,
+    data_dir: str | Path | None = None,
     n_curves: int = N_CURVES,
     seed: int = SEED,
     aperiodic_kinds: tuple[str, ...] = APERIODIC_KINDS,
@@ -72,7 +80,7 @@ def reference_training_table(
     """The synthetic training table of the reference model (deterministic)."""
     parts = []
     for j, (survey, cadences) in enumerate(reference_cadences(data_dir).items()):
-        n = int(round(SHARES[survey] * n_curves))
+        n = round(SHARES[survey] * n_curves)
         parts.append(
             make_nnfap_training_set(
                 cadences,
@@ -87,32 +95,33 @@ def reference_training_table(
     return pa.concat_tables(parts)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """``python -m vsbatch.training.reference table DATA_DIR OUT.parquet`` writes the training
-    catalog; ``... evaluate DATA_DIR OUT_DIR [ARTIFACT]`` runs the real-data comparison and
-    records it in the artifact's card. The model itself is trained by ``vsbatch train nnfap``
-    (see README, "NN-FAP").
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks nnfap-reference table OUT.parquet [--data DIR]`` writes the
+    training catalog; ``... evaluate OUT_DIR [ARTIFACT] [--data DIR]`` runs the real-data
+    comparison and records it in the artifact's card. The model itself is trained by
+    ``vsbatch train nnfap`` (see README, "NN-FAP").
     """
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m vsbatch.training.reference")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks nnfap-reference")
     parser.add_argument("action", choices=["table", "evaluate"])
-    parser.add_argument("data_dir")
     parser.add_argument("output")
     parser.add_argument("artifact", nargs="?", default="nnfap")
+    parser.add_argument("--data", help="the real data folder (default: the shared data)")
     args = parser.parse_args(argv)
     if args.action == "table":
-        table = reference_training_table(args.data_dir)
+        table = reference_training_table(args.data)
         pq.write_table(table, args.output)
         print(f"{args.output}: {table.num_rows} epochs, fingerprint {table_fingerprint(table)}")
     else:
-        reports = evaluate_reference_nnfap(args.data_dir, args.output, args.artifact, record=True)
-        table = real_evaluation_table(args.data_dir)
+        reports = evaluate_reference_nnfap(args.data, args.output, args.artifact, record=True)
+        table = real_evaluation_table(args.data)
         print(json.dumps(summarize(reports, table), indent=1))
-        print(json.dumps(evaluate_synthetic_holdout(args.data_dir, args.artifact), indent=1))
+        print(json.dumps(evaluate_synthetic_holdout(args.data, args.artifact), indent=1))
+    return 0
 
 
-def real_evaluation_table(data_dir: str | Path, *, eros_band: str = "EROS_B") -> pa.Table:
+def real_evaluation_table(
+    data_dir: str | Path | None = None, *, eros_band: str = "EROS_B"
+) -> pa.Table:
     """Real labelled curves for NN-FAP vs Baluev (long table: label, group, catalog_period).
 
     Periodic: EROS-1 LMC (the odd positions of :func:`eros_split`, not used as training
@@ -121,9 +130,7 @@ def real_evaluation_table(data_dir: str | Path, *, eros_band: str = "EROS_B") ->
     published period. Aperiodic: the OGLE-II microlensing events (``variable_unspecified``
     curves of that folder are left out: unknown type).
     """
-    from vsbatch.validate import ogle3_periods
-
-    data = Path(data_dir)
+    data = shared_data_dir(data_dir)
     cols = ["source_id", "time", "mag", "mag_err", "band", "label", "group", "catalog_period"]
 
     def finish(table: pa.Table, label: str, group: pa.Array, period: pa.Array) -> pa.Table:
@@ -159,7 +166,7 @@ def real_evaluation_table(data_dir: str | Path, *, eros_band: str = "EROS_B") ->
     s82_group = pa.array(["s82_r_" + str(v) for v in s82.column("label").to_pylist()])
     parts.append(finish(s82, "periodic", s82_group, s82.column("period")))
 
-    ml = pq.read_table(data / "ogle2-microlensing" / "lightcurves.parquet")
+    ml = pq.read_table(data / OGLE2_MICROLENSING)
     ml = ml.filter(pc.equal(ml.column("label"), "microlensing"))
     parts.append(
         finish(ml, "aperiodic", pa.array(["ogle2_microlensing"] * ml.num_rows),
@@ -169,20 +176,17 @@ def real_evaluation_table(data_dir: str | Path, *, eros_band: str = "EROS_B") ->
 
 
 def evaluate_reference_nnfap(
-    data_dir: str | Path,
+    data_dir: str | Path | None,
     out_dir: str | Path,
     artifact: str | Path = "nnfap",
     *,
     record: bool = False,
 ) -> dict[str, dict]:
     """NN-FAP vs Baluev on :func:`real_evaluation_table`, folded at the GLS best period
-    (``gls/``) and at the catalogue period (``catalog_period/``, GLS for microlensing).
+    (``gls/``) and at the catalog period (``catalog_period/``, GLS for microlensing).
 
     ``record=True`` writes the AUC summary into the artifact's card (``real_evaluation``).
     """
-    from vsbatch.models.artifacts import annotate_artifact, load_artifact
-    from vsbatch.training.evaluate import evaluate_nnfap
-
     art = load_artifact(artifact)
     table = real_evaluation_table(data_dir)
     out = Path(out_dir)
@@ -200,14 +204,14 @@ def evaluate_reference_nnfap(
 
 
 def evaluate_synthetic_holdout(
-    data_dir: str | Path, artifact: str | Path = "nnfap", n_curves: int = 1500, seed: int = 777
+    data_dir: str | Path | None,
+    artifact: str | Path = "nnfap",
+    n_curves: int = 1500,
+    seed: int = 777,
 ) -> dict:
     """NN-FAP vs Baluev on unseen curves of the training generator (another seed), folded at
     the injected period and at the GLS best period; recorded in the card
     (``synthetic_evaluation``)."""
-    from vsbatch.models.artifacts import annotate_artifact, load_artifact
-    from vsbatch.training.evaluate import evaluate_nnfap
-
     art = load_artifact(artifact)
     table = reference_training_table(data_dir, n_curves, seed)
     out: dict = {
@@ -232,7 +236,7 @@ def summarize(reports: dict[str, dict], table: pa.Table) -> dict:
         }
 
     out: dict = {
-        "data": "vsbatch.training.reference.real_evaluation_table (EROS-1 B held-out half, "
+        "data": "benchmarks.nnfap_reference.real_evaluation_table (EROS-1 B held-out half, "
         "OGLE bulge RRab, S82 r vs OGLE-II microlensing)",
         "data_fingerprint": table_fingerprint(table),
         "scores": "P(periodic) for NN-FAP, -log10 FAP for Baluev; thresholds NN-FAP <= 0.5, "
@@ -245,11 +249,11 @@ def summarize(reports: dict[str, dict], table: pa.Table) -> dict:
             **{
                 name: {**pair(rule), "n_flagged": rule["n_flagged"], "rule": rule["rule"]}
                 for name, rule in rep["rules"].items()
-            },  # fmt: skip
+            },
             "groups_raw": {g: [d["AUC_nnfap"], d["AUC_baluev"]] for g, d in rep["groups"].items()},
         }
     return out
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""``vsbatch bench``: vsbatch side by side with astropy and nifty-ls, per core, on one workload.
+"""``python -m benchmarks bench``: vsbatch side by side with astropy and nifty-ls, per core.
 
 What is measured (all in this process, one thread, on the same seeded workload and the same
 frequency grids):
@@ -52,11 +52,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from benchmarks.workloads import SHAPES, make_workload, periodic_shape
 from vsbatch.config import RunConfig
 from vsbatch.kernels.arrays import LightCurves
 from vsbatch.kernels.periodogram import FrequencyGrid, frequency_grid
 from vsbatch.period_backends import available_backends, resolve_backend, search_periods
-from vsbatch.synthetic import SHAPES, make_workload, periodic_shape
 
 RECOVERY_TOLERANCE = 1e-3
 RECOVERY_RULE = (
@@ -73,7 +73,7 @@ NIFTY_BATCH = 10
 WARMUP_SOURCES = 3
 WARMUP_FMAX = 1.0  # the compiled code does not depend on the grid: warm up on a short one
 
-# Targets of the issue (per core, side by side in one run).
+# Speed goals (per core, side by side in one run).
 TARGET_VS_ASTROPY = 5.0
 TARGET_VS_NIFTY_BATCHED = 0.5  # "within 2x" of nifty-ls batched
 TARGET_FEATURES = 3.0
@@ -154,7 +154,7 @@ class BenchRow:
 
 @dataclass
 class TargetCheck:
-    """A speed goal of the issue, checked on this run's numbers."""
+    """A speed goal, checked on this run's numbers."""
 
     name: str
     required: float  # minimum of ``measured``
@@ -908,7 +908,7 @@ def _row(
 
 def _preload() -> None:
     import astropy.timeseries  # noqa: F401
-    import scipy.linalg  # noqa: F401
+    import scipy.linalg
     import scipy.special  # noqa: F401
 
     if "nifty-ls" in available_backends():
@@ -968,20 +968,63 @@ def _measure(
     quick: bool,
     machine: dict,
 ) -> BenchReport:
+    """Every measurement of :func:`run_benchmark`, groups (a) to (f) in order, on one workload."""
     data = _workload(n_all, seed)
-    spp = SAMPLES_PER_PEAK
     period_data = data.head(sizes.period)
-    lcs = period_data.lcs
-    grid = frequency_grid(lcs, maximum_frequency=fmax, samples_per_peak=spp)
-    nifty = "nifty-ls" in available_backends()
-    budget = sizes.loop_budget
-    rows: list[BenchRow] = []
-    warm: dict[str, float] = {}
-    notes: list[str] = []
-
-    # ---- warm-ups: compilation / cache loading / imports, reported apart ----------------
+    grid = frequency_grid(
+        period_data.lcs, maximum_frequency=fmax, samples_per_peak=SAMPLES_PER_PEAK
+    )
     tiny = data.head(min(WARMUP_SOURCES, n_all))
-    tiny_grid = frequency_grid(tiny.lcs, maximum_frequency=WARMUP_FMAX, samples_per_peak=spp)
+    warm = _warm_up(tiny)
+    notes: list[str] = []
+    rows, vs_periods = _period_search_rows(period_data, fmax)
+    rows += _astropy_rows(period_data, grid, sizes)
+    if "nifty-ls" in available_backends():
+        rows += _nifty_rows(period_data, grid, sizes.period, seed, fmax)
+    else:
+        notes.append("nifty-ls is not installed: group (c) and its target were skipped")
+    default = RunConfig(fmax=fmax, samples_per_peak=SAMPLES_PER_PEAK)
+    stages = _feature_stages(default)
+    notes += stages.notes()
+    rows += _feature_rows(data, tiny, sizes, default, stages, warm)
+    if include_run:
+        rows += _whole_run_rows(data, sizes.run, default, rows)
+    rows.append(_nnfap_periodogram_row(period_data, grid, sizes, warm))
+    ratios = _compare_with_references(rows)
+    targets = _targets({r.key: r for r in rows}, vs_periods, period_data, include_run)
+    return BenchReport(
+        mode="quick" if quick else "full",
+        seed=seed,
+        fmax=fmax,
+        samples_per_peak=SAMPLES_PER_PEAK,
+        median_epochs=MEDIAN_EPOCHS,
+        baseline_days=BASELINE_DAYS,
+        machine=machine,
+        grid=_grid_summary(grid, period_data),
+        rows=rows,
+        ratios=ratios,
+        targets=targets,
+        first_call_seconds=warm,
+        stages=stages.as_dict(),
+        notes=[*_GRID_NOTES, *notes],
+    )
+
+
+_GRID_NOTES = (
+    "one frequency grid per light curve from vsbatch.kernels.periodogram.frequency_grid "
+    "(1/T .. fmax, step 1/(5 T)); astropy gets the identical frequency array, nifty-ls "
+    "the identical (fmin, df, Nf)",
+    "rows of one group may use different numbers of sources: always the first N sources "
+    "of the same seeded workload; rates are per source",
+)
+
+
+def _warm_up(tiny: _Data) -> dict[str, float]:
+    """Seconds of the first calls (compilation, cache loading, imports), reported apart."""
+    warm: dict[str, float] = {}
+    tiny_grid = frequency_grid(
+        tiny.lcs, maximum_frequency=WARMUP_FMAX, samples_per_peak=SAMPLES_PER_PEAK
+    )
     for backend in ("numba", "auto"):
         with _timer() as t:
             search_periods(tiny.lcs, backend=backend, maximum_frequency=WARMUP_FMAX)
@@ -990,16 +1033,22 @@ def _measure(
         _astropy_period(tiny.lcs, tiny_grid, 0, "fast")
         _astropy_period(tiny.lcs, tiny_grid, 0, "cython")
     warm["astropy"] = t.seconds
-    if nifty:
+    if "nifty-ls" in available_backends():
         with _timer() as t:
             _nifty_period(tiny.lcs, tiny_grid, 0)
         warm["nifty-ls"] = t.seconds
+    return warm
 
-    # ---- (a) vsbatch period search ----------------------------------------------------------
+
+def _period_search_rows(data: _Data, fmax: float) -> tuple[list[BenchRow], np.ndarray]:
+    """(a) vsbatch ``search_periods`` with the ``numba`` and ``auto`` backends; the rows and
+    the ``auto`` periods (the targets compare those with astropy's)."""
+    lcs = data.lcs
+    rows = []
     for backend in ("numba", "auto"):
         with _timer() as t:
             result = search_periods(
-                lcs, backend=backend, maximum_frequency=fmax, samples_per_peak=spp
+                lcs, backend=backend, maximum_frequency=fmax, samples_per_peak=SAMPLES_PER_PEAK
             )
         note = ""
         if backend == "auto":
@@ -1009,204 +1058,203 @@ def _measure(
                 f"{k} for {c}" for k, c in zip(names, counts, strict=True)
             )
         rows.append(
-            _row(
-                f"vsbatch_{backend}",
-                "a",
-                f"vsbatch search_periods {backend} + Baluev FAP",
-                result.period,
-                t,
-                period_data,
-                "vsbatch_auto",
-                note=note,
-            )
-        )
-    vs_periods = result.period
+            _row(f"vsbatch_{backend}", "a", f"vsbatch search_periods {backend} + Baluev FAP",
+                 result.period, t, data, "vsbatch_auto", note=note)
+        )  # fmt: skip
+    return rows, result.period
 
-    # ---- (b) astropy --------------------------------------------------------------------------
+
+def _astropy_rows(data: _Data, grid: FrequencyGrid, sizes: BenchSizes) -> list[BenchRow]:
+    """(b) astropy ``LombScargle`` ``fast`` and ``cython`` plus the Baluev FAP, per source."""
+    lcs = data.lcs
+    rows = []
     for method, n in (("fast", sizes.astropy_fast), ("cython", sizes.astropy_cython)):
         periods, t = _per_source(
-            lambda i, m=method: _astropy_period(lcs, grid, i, m), min(n, lcs.n_segments), budget
+            lambda i, m=method: _astropy_period(lcs, grid, i, m),
+            min(n, lcs.n_segments),
+            sizes.loop_budget,
         )
         rows.append(
-            _row(
-                f"astropy_{method}",
-                "b",
-                f"astropy LombScargle {method} + Baluev FAP",
-                periods,
-                t,
-                period_data,
-                "vsbatch_auto",
-            )
-        )
+            _row(f"astropy_{method}", "b", f"astropy LombScargle {method} + Baluev FAP",
+                 periods, t, data, "vsbatch_auto")
+        )  # fmt: skip
+    return rows
 
-    # ---- (c) nifty-ls -------------------------------------------------------------------------
-    if nifty:
-        periods, t = _per_source(lambda i: _nifty_period(lcs, grid, i), lcs.n_segments, None)
-        rows.append(
-            _row(
-                "nifty_ls_per_curve",
-                "c",
-                "nifty-ls finufft, one call per curve (no FAP)",
-                periods,
-                t,
-                period_data,
-                "vsbatch_auto",
-            )
-        )
-        batch, cadence = _shared_cadence_batch(period_data, sizes.period, seed)
-        batch_grid = frequency_grid(batch, maximum_frequency=fmax, samples_per_peak=spp)
-        with _timer() as t:
-            periods = _nifty_batched(batch, batch_grid)
-        shared = (
-            f"one shared cadence (source {cadence}, {batch.counts[0]} epochs) with "
-            f"{batch.n_segments} y-vectors from the truth of the first {batch.n_segments} sources"
-        )
-        rows.append(
-            _row(
-                "nifty_ls_batched",
-                "c",
-                f"nifty-ls batched, shared cadence ({NIFTY_BATCH}/call, no FAP)",
-                periods,
-                t,
-                period_data,
-                "vsbatch_auto_shared_cadence",
-                note=shared,
-            )
-        )
-        with _timer() as t:
-            result = search_periods(
-                batch, backend="auto", maximum_frequency=fmax, samples_per_peak=spp
-            )
-        rows.append(
-            _row(
-                "vsbatch_auto_shared_cadence",
-                "c",
-                "vsbatch search_periods auto, same shared-cadence batch",
-                result.period,
-                t,
-                period_data,
-                "vsbatch_auto_shared_cadence",
-            )
-        )
-    else:
-        notes.append("nifty-ls is not installed: group (c) and its target were skipped")
 
-    # ---- (d) feature stage vs astropy + NumPy ----------------------------------------------
+def _nifty_rows(
+    data: _Data, grid: FrequencyGrid, n_batch: int, seed: int, fmax: float
+) -> list[BenchRow]:
+    """(c) nifty-ls one call per curve, then batched on one shared cadence with vsbatch timed
+    on the very same batch."""
+    lcs = data.lcs
+    periods, t = _per_source(lambda i: _nifty_period(lcs, grid, i), lcs.n_segments, None)
+    rows = [
+        _row("nifty_ls_per_curve", "c", "nifty-ls finufft, one call per curve (no FAP)",
+             periods, t, data, "vsbatch_auto")
+    ]  # fmt: skip
+    batch, cadence = _shared_cadence_batch(data, n_batch, seed)
+    batch_grid = frequency_grid(batch, maximum_frequency=fmax, samples_per_peak=SAMPLES_PER_PEAK)
+    with _timer() as t:
+        periods = _nifty_batched(batch, batch_grid)
+    shared = (
+        f"one shared cadence (source {cadence}, {batch.counts[0]} epochs) with "
+        f"{batch.n_segments} y-vectors from the truth of the first {batch.n_segments} sources"
+    )
+    rows.append(
+        _row("nifty_ls_batched", "c",
+             f"nifty-ls batched, shared cadence ({NIFTY_BATCH}/call, no FAP)", periods, t,
+             data, "vsbatch_auto_shared_cadence", note=shared)
+    )  # fmt: skip
+    with _timer() as t:
+        result = search_periods(
+            batch, backend="auto", maximum_frequency=fmax, samples_per_peak=SAMPLES_PER_PEAK
+        )
+    rows.append(
+        _row("vsbatch_auto_shared_cadence", "c",
+             "vsbatch search_periods auto, same shared-cadence batch", result.period, t, data,
+             "vsbatch_auto_shared_cadence")
+    )  # fmt: skip
+    return rows
+
+
+@dataclass(frozen=True)
+class _FeatureStages:
+    """Which stages of the default configuration each side of (d) runs."""
+
+    default: tuple[str, ...]  # the default RunConfig's stages
+    run_on_vsbatch: list[str]  # those present in vsbatch.stages
+    composed: list[str]  # those the astropy + NumPy composition also does
+    vsbatch_only: list[str]
+    missing: list[str]  # in the default configuration but not in vsbatch.stages
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {
+            "default_config": list(self.default),
+            "vsbatch_default_ran": self.run_on_vsbatch,
+            "composed_both_sides": self.composed,
+            "vsbatch_only": self.vsbatch_only,
+            "not_in_vsbatch_yet": self.missing,
+        }
+
+    def notes(self) -> list[str]:
+        """What a reader of (d) must know: skipped stages and how the sides differ."""
+        notes = []
+        if self.missing:
+            notes.append(
+                f"stages of the default RunConfig not present in vsbatch.stages yet (skipped on "
+                f"both sides): {', '.join(self.missing)}"
+            )
+        if self.vsbatch_only:
+            notes.append(
+                f"stages run by vsbatch but not by the astropy + NumPy composition: "
+                f"{', '.join(self.vsbatch_only)} (the 'default' row does more work than the "
+                f"composition)"
+            )
+        if "freqanalysis" in self.composed:
+            notes.append(
+                "freqanalysis composed as the plain PS17 procedure (unweighted harmonic fit, one "
+                "residual scan around f0 and 2 f0, S/N classes); vsbatch's conditional alias "
+                "guards (instrumental pre-whitening, f0 refit) are not composed"
+            )
+        if "multiband" in self.composed:
+            notes.append("multiband: every workload source has one band, a no-op on both sides")
+        return notes
+
+
+def _feature_stages(default: RunConfig) -> _FeatureStages:
+    """Split the default stages into those both sides run and those only vsbatch runs."""
     present = _stage_names()
-    default = RunConfig(fmax=fmax, samples_per_peak=spp)
     run_on_vsbatch = [s for s in default.stages if s in present]
     composed = [s for s in run_on_vsbatch if s in COMPOSABLE_STAGES]
     if "period" not in composed:
         composed = [s for s in composed if s == "stats" or s == "dmdt"]
-    missing = [s for s in default.stages if s not in present]
-    vsbatch_only = [s for s in run_on_vsbatch if s not in composed]
-    stages = {
-        "default_config": list(default.stages),
-        "vsbatch_default_ran": run_on_vsbatch,
-        "composed_both_sides": composed,
-        "vsbatch_only": vsbatch_only,
-        "not_in_vsbatch_yet": missing,
-    }
-    if missing:
-        notes.append(
-            f"stages of the default RunConfig not present in vsbatch.stages yet (skipped on "
-            f"both sides): {', '.join(missing)}"
-        )
-    if vsbatch_only:
-        notes.append(
-            f"stages run by vsbatch but not by the astropy + NumPy composition: "
-            f"{', '.join(vsbatch_only)} (the 'default' row does more work than the composition)"
-        )
-    if "freqanalysis" in composed:
-        notes.append(
-            "freqanalysis composed as the plain PS17 procedure (unweighted harmonic fit, one "
-            "residual scan around f0 and 2 f0, S/N classes); vsbatch's conditional alias guards "
-            "(instrumental pre-whitening, f0 refit) are not composed"
-        )
-    if "multiband" in composed:
-        notes.append("multiband: every workload source has one band, a no-op on both sides")
+    return _FeatureStages(
+        default=tuple(default.stages),
+        run_on_vsbatch=run_on_vsbatch,
+        composed=composed,
+        vsbatch_only=[s for s in run_on_vsbatch if s not in composed],
+        missing=[s for s in default.stages if s not in present],
+    )
+
+
+def _feature_rows(
+    data: _Data,
+    tiny: _Data,
+    sizes: BenchSizes,
+    default: RunConfig,
+    stages: _FeatureStages,
+    warm: dict[str, float],
+) -> list[BenchRow]:
+    """(d) vsbatch's feature stages on one partition (default stages, and the composed ones
+    alone when they differ) against the astropy + NumPy composition, per source."""
+    rows = []
     feature_data = data.head(sizes.features)
     configs = [("default", default)]
-    if vsbatch_only:
-        configs.append(
-            ("matched", RunConfig(fmax=fmax, samples_per_peak=spp, stages=tuple(composed)))
-        )
+    if stages.vsbatch_only:
+        configs.append(("matched", RunConfig(fmax=default.fmax, samples_per_peak=SAMPLES_PER_PEAK,
+                                             stages=tuple(stages.composed))))  # fmt: skip
     for label, config in configs:
-        warm_cfg = RunConfig(fmax=WARMUP_FMAX, samples_per_peak=spp, stages=config.stages)
+        warm_cfg = RunConfig(
+            fmax=WARMUP_FMAX, samples_per_peak=SAMPLES_PER_PEAK, stages=config.stages
+        )
         with _timer() as t:
             _process(tiny.epochs, warm_cfg)
         warm[f"vsbatch process_partition {label}"] = t.seconds
         with _timer() as t:
             catalog = _process(feature_data.epochs, config)
-        ran = [s for s in config.stages if s in present]
+        ran = [s for s in config.stages if s in stages.run_on_vsbatch]
         rows.append(
-            _row(
-                f"vsbatch_features_{label}",
-                "d",
-                f"vsbatch process_partition, {label} stages",
-                _catalog_periods(catalog, sizes.features),
-                t,
-                feature_data,
-                "vsbatch_features_default",
-                n=sizes.features,
-                note=f"one partition of {sizes.features} sources; stages {', '.join(ran)}",
-            )
-        )
+            _row(f"vsbatch_features_{label}", "d", f"vsbatch process_partition, {label} stages",
+                 _catalog_periods(catalog, sizes.features), t, feature_data,
+                 "vsbatch_features_default", n=sizes.features,
+                 note=f"one partition of {sizes.features} sources; stages {', '.join(ran)}")
+        )  # fmt: skip
     with _timer() as t:
-        warm_cfg = RunConfig(fmax=WARMUP_FMAX, samples_per_peak=spp)
-        _composition(tiny.epochs, warm_cfg, composed, 1, None)
+        warm_cfg = RunConfig(fmax=WARMUP_FMAX, samples_per_peak=SAMPLES_PER_PEAK)
+        _composition(tiny.epochs, warm_cfg, stages.composed, 1, None)
     warm["astropy + NumPy composition"] = t.seconds
-    comp_data = data.head(min(sizes.composition, n_all))
-    periods, t = _composition(comp_data.epochs, default, composed, sizes.composition, budget)
-    rows.append(
-        _row(
-            "astropy_numpy_features",
-            "d",
-            "astropy + NumPy composition, per source",
-            periods if "period" in composed else None,
-            t,
-            comp_data,
-            "vsbatch_features_default",
-            n=len(periods),
-            note="steps " + ", ".join(composed),
-        )
+    comp_data = data.head(min(sizes.composition, len(data.period)))
+    periods, t = _composition(
+        comp_data.epochs, default, stages.composed, sizes.composition, sizes.loop_budget
     )
+    rows.append(
+        _row("astropy_numpy_features", "d", "astropy + NumPy composition, per source",
+             periods if "period" in stages.composed else None, t, comp_data,
+             "vsbatch_features_default", n=len(periods),
+             note="steps " + ", ".join(stages.composed))
+    )  # fmt: skip
+    return rows
 
-    # ---- (e) whole run vs astropy fast + Baluev ---------------------------------------------
-    if include_run:
-        run_data = data.head(sizes.run)
-        periods, t = _whole_run(run_data.epochs, default, sizes.run)
-        rows.append(
-            _row(
-                "vsbatch_run",
-                "e",
-                "vsbatch.run, 1 worker (start-up + Parquet I/O)",
-                periods,
-                t,
-                run_data,
-                "vsbatch_run",
-                n=sizes.run,
-                note="wall time of vsbatch.run with ClusterSpec(workers=1): a client process "
-                "plus one single-threaded worker process; CPU seconds are the client's only",
-            )
-        )
-        fast = next(r for r in rows if r.key == "astropy_fast")
-        rows.append(
-            BenchRow(
-                **{
-                    **asdict(fast),
-                    "key": "astropy_fast_run_sources",
-                    "group": "e",
-                    "method": "astropy fast + Baluev alone (timing of b)",
-                    "reference": "vsbatch_run",
-                    "note": f"the first {fast.n_sources} of the run's {sizes.run} sources",
-                }
-            )
-        )
 
-    # ---- (f) NN-FAP periodogram (seeds/003 Sect. 6) on the GLS grid of each curve ----------
-    rows.append(_nnfap_periodogram_row(period_data, grid, sizes, warm))
+def _whole_run_rows(
+    data: _Data, n_run: int, default: RunConfig, rows: list[BenchRow]
+) -> list[BenchRow]:
+    """(e) a whole ``vsbatch.run`` on one worker, next to astropy ``fast`` + Baluev alone
+    (the timing of (b), taken from ``rows``)."""
+    run_data = data.head(n_run)
+    periods, t = _whole_run(run_data.epochs, default, n_run)
+    run_row = _row(
+        "vsbatch_run", "e", "vsbatch.run, 1 worker (start-up + Parquet I/O)", periods, t,
+        run_data, "vsbatch_run", n=n_run,
+        note="wall time of vsbatch.run with ClusterSpec(workers=1): a client process "
+        "plus one single-threaded worker process; CPU seconds are the client's only",
+    )  # fmt: skip
+    fast = next(r for r in rows if r.key == "astropy_fast")
+    fast_alone = BenchRow(
+        **{
+            **asdict(fast),
+            "key": "astropy_fast_run_sources",
+            "group": "e",
+            "method": "astropy fast + Baluev alone (timing of b)",
+            "reference": "vsbatch_run",
+            "note": f"the first {fast.n_sources} of the run's {n_run} sources",
+        }
+    )
+    return [run_row, fast_alone]
 
+
+def _compare_with_references(rows: list[BenchRow]) -> dict[str, float]:
+    """Set each row's ratio to its group's vsbatch reference; the ratios by name."""
     by_key = {r.key: r for r in rows}
     for r in rows:
         ref = by_key.get(r.reference)
@@ -1221,37 +1269,19 @@ def _measure(
         ratios["vsbatch_features_matched / astropy_numpy_features"] = (
             by_key["vsbatch_features_matched"].rate / by_key["astropy_numpy_features"].rate
         )
-    targets = _targets(by_key, vs_periods, period_data, include_run)
+    return ratios
+
+
+def _grid_summary(grid: FrequencyGrid, data: _Data) -> dict:
+    """Frequencies and epochs per light curve, and sources per shape, of the period search."""
     grid_n = grid.n_frequencies
-    return BenchReport(
-        mode="quick" if quick else "full",
-        seed=seed,
-        fmax=fmax,
-        samples_per_peak=spp,
-        median_epochs=MEDIAN_EPOCHS,
-        baseline_days=BASELINE_DAYS,
-        machine=machine,
-        grid={
-            "median": int(np.median(grid_n)),
-            "min": int(grid_n.min()),
-            "max": int(grid_n.max()),
-            "epochs_median": int(np.median(lcs.counts)),
-            "shapes": {s: int(np.sum(period_data.shape == s)) for s in SHAPES},
-        },
-        rows=rows,
-        ratios=ratios,
-        targets=targets,
-        first_call_seconds=warm,
-        stages=stages,
-        notes=[
-            "one frequency grid per light curve from vsbatch.kernels.periodogram.frequency_grid "
-            "(1/T .. fmax, step 1/(5 T)); astropy gets the identical frequency array, nifty-ls "
-            "the identical (fmin, df, Nf)",
-            "rows of one group may use different numbers of sources: always the first N sources "
-            "of the same seeded workload; rates are per source",
-            *notes,
-        ],
-    )
+    return {
+        "median": int(np.median(grid_n)),
+        "min": int(grid_n.min()),
+        "max": int(grid_n.max()),
+        "epochs_median": int(np.median(data.lcs.counts)),
+        "shapes": {s: int(np.sum(data.shape == s)) for s in SHAPES},
+    }
 
 
 def _nnfap_periodogram_row(
@@ -1376,8 +1406,9 @@ def _targets(
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The options of :func:`run_benchmark` on the command line."""
     parser = argparse.ArgumentParser(
-        prog="vsbatch bench", description=__doc__.splitlines()[0].split(": ", 1)[1]
+        prog="python -m benchmarks bench", description=__doc__.splitlines()[0].split(": ", 1)[1]
     )
     parser.add_argument("--full", action="store_true", help="larger counts (no time budget)")
     parser.add_argument("--n-sources", type=int, help="sources for the fast paths")
@@ -1389,11 +1420,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``vsbatch bench`` (also ``python -m vsbatch.bench``); ``--scale N``: a scale run."""
-    if argv is not None and "--scale" in argv:
-        from vsbatch.scale import main as scale_main
-
-        return scale_main(argv)
+    """``python -m benchmarks bench [--full] [--n-sources N] [--seed S] [--fmax F] [--no-run]
+    [--json]``."""
     args = build_parser().parse_args(argv)
     report = run_benchmark(
         quick=not args.full,

