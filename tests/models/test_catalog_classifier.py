@@ -7,6 +7,7 @@ processes gives the weights of the same ranks in one process."""
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -20,11 +21,13 @@ import torch
 from tests.conftest import FIXTURES
 from tests.helpers import run_cli
 from vsbatch.cluster import ClusterSpec
+from vsbatch.config import RunConfig
+from vsbatch.errors import UsageError
 from vsbatch.io.catalog import open_catalog
-from vsbatch.io.catalogue_tables import read_catalog_parameters
+from vsbatch.io.catalog_tables import read_catalog_parameters
 from vsbatch.models.artifacts import load_artifact, save_artifact
 from vsbatch.models.classifiers import architecture_for, build_classifier
-from vsbatch.pipeline import classify_catalog
+from vsbatch.pipeline import CatalogClassification, classify_catalog, run
 from vsbatch.schema import class_slug
 from vsbatch.stages.classify import CATALOG_KIND
 from vsbatch.training.classifiers import ClassifierConfig, representation_for
@@ -153,6 +156,27 @@ def test_catalogue_parameters_run_commits_a_queryable_catalog(
     assert code == 0, err
     parts = _query(capsys, out, "SELECT part, count(*) AS n FROM catalog GROUP BY part")
     assert len(parts) >= 4 and parts.n.max() <= 20 and parts.n.sum() == 63
+
+
+def test_run_routes_a_catalog_parameters_input_to_its_classification(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    """``vsbatch.pipeline.run`` given models recognises a catalog-parameters input itself and
+    classifies it; an option only light curves use is refused by its flag before any work."""
+    out = tmp_path / "catalog"
+    config = RunConfig(models=(str(tiny_model),), partition_epochs=16)
+    with pytest.raises(UsageError, match="takes no --seed, --keep-going;"):
+        run(str(OGLE3), out, replace(config, seed=3), keep_going=True)
+    assert not out.exists()
+    result = run(str(OGLE3), out, config)
+    assert isinstance(result, CatalogClassification)
+    assert (result.rows, result.classified, result.failures) == (63, 58, 5)
+    assert "63 rows, 58 classified" in result.text()
+    manifest = open_catalog(out).manifest
+    assert manifest.stats["input_rows"] == 63 and len(manifest.files) == result.partitions >= 4
+    with pytest.raises(UsageError, match="takes no --resume;"):
+        run(str(OGLE3), out, config, resume=True)
+    assert open_catalog(out).manifest.run_id == manifest.run_id
 
 
 @pytest.mark.slow

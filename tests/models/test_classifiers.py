@@ -20,7 +20,7 @@ from tests.helpers import catalog_frame, run_cli
 from vsbatch.cluster import ClusterSpec
 from vsbatch.config import RunConfig
 from vsbatch.io.catalog import open_catalog
-from vsbatch.io.catalogue_tables import read_catalog_parameters
+from vsbatch.io.catalog_tables import read_catalog_parameters
 from vsbatch.kernels import LightCurves
 from vsbatch.kernels.dmdt import MAHABAL_DM_EDGES, MAHABAL_DT_EDGES
 from vsbatch.kernels.status import KernelStatus

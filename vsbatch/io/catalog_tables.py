@@ -1,7 +1,7 @@
-"""Catalogue-parameters tables: one row per source with period, amplitude and Fourier
-parameters, no epochs (the thesis's route (b), seeds/001 Sect. 2.2.1).
+"""Catalog-parameters tables: one row per source with period, amplitude and Fourier
+parameters, no epochs (classification from published parameters instead of light curves).
 
-Why a reader of its own: such tables come as survey query text (the OGLE-III catalogue) as
+Why a reader of its own: such tables come as survey query text (the OGLE-III catalog) as
 often as Parquet, and a run or a training set must recognise them before looking for epochs.
 """
 
@@ -28,14 +28,14 @@ OGLE3_COLUMNS = {
 
 
 def ogle3_label(kind: str, subtype: str | None) -> str:
-    """The class of an OGLE-III catalogue row: the subtype for RR Lyrae and long-period
+    """The class of an OGLE-III catalog row: the subtype for RR Lyrae and long-period
     variables (RRab, RRc, RRd, RRe; Mira, SRV, OSARG), else the type (Cep, T2Cep, DSCT, aCep,
     DPV, RCB)."""
     return str(subtype) if kind in ("RRLyr", "LPV") and subtype else str(kind)
 
 
 def _ogle3_header(path: Path) -> list[str] | None:
-    """Column names of an OGLE-III catalogue query (``# Columns:`` then a ``#`` header line)."""
+    """Column names of an OGLE-III catalog query (``# Columns:`` then a ``#`` header line)."""
     import bz2
 
     opener = bz2.open if path.suffix == ".bz2" else open
@@ -51,10 +51,10 @@ def _ogle3_header(path: Path) -> list[str] | None:
 
 
 def read_catalog_parameters(source: str | Path) -> pa.Table:
-    """A catalogue-parameters table: ``source_id``, ``period`` (d), ``amplitude`` (peak-to-peak
+    """A catalog-parameters table: ``source_id``, ``period`` (d), ``amplitude`` (peak-to-peak
     mag), ``r21``, ``phi21``, ``r31``, ``phi31`` (rad, cosine convention), ``mean_mag`` and any
     ``label``. Reads Parquet (file or folder) with those columns (optional ones may be absent)
-    or an OGLE-III catalogue query as text (``.txt`` / ``.txt.bz2``, -99.99 = missing), whose
+    or an OGLE-III catalog query as text (``.txt`` / ``.txt.bz2``, -99.99 = missing), whose
     label is :func:`ogle3_label`."""
     path = Path(source)
     header = _ogle3_header(path) if path.is_file() and ".txt" in path.suffixes else None
@@ -87,7 +87,7 @@ def read_catalog_parameters(source: str | Path) -> pa.Table:
 
 
 def is_catalog_parameters(source: str) -> bool:
-    """True for a catalogue-parameters input (period and amplitude, no epochs): an OGLE-III
+    """True for a catalog-parameters input (period and amplitude, no epochs): an OGLE-III
     query text file, or Parquet with ``period`` and ``amplitude`` but no ``time`` / ``lc``."""
     path = Path(source)
     if not path.exists():

@@ -1,0 +1,195 @@
+"""``vsbatch run``: plan partitions, map the stages over them with Dask, commit the catalog.
+
+Three passes over a light-curve input, each a set of independent tasks:
+
+1. *summarize* each input unit (validates every value it reads, counts epochs per source);
+   the driver builds the partition tree from the counts;
+2. *shuffle* each unit into per-partition pieces in the staging folder;
+3. *process* each partition (clean → stages) into a staged Parquet file.
+
+The driver journals every finished partition, so ``--resume`` after a crash redoes only what
+is missing, and commits by moving files into place and writing the manifest last. A
+catalog-parameters input (one row per source, no epochs) given with models goes to
+:func:`vsbatch.pipeline.catalog_route.classify_catalog` instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from vsbatch.cluster import ClusterSpec, Runner, open_runner
+from vsbatch.config import RunConfig
+from vsbatch.errors import UsageError
+from vsbatch.io.catalog import (
+    Catalog,
+    Manifest,
+    check_output_state,
+    open_catalog,
+    read_manifest,
+)
+from vsbatch.io.catalog_tables import is_catalog_parameters
+from vsbatch.io.inputs import InputSpec, open_input
+from vsbatch.pipeline.catalog_route import CatalogClassification, run_catalog_parameters
+from vsbatch.pipeline.commit import collect_failures, commit_plan, storage_errors
+from vsbatch.pipeline.partitions import process, shuffle
+from vsbatch.pipeline.plan import (
+    SHUFFLE_DONE,
+    RunPlan,
+    check_resumable,
+    load_plan,
+    plan_light_curves,
+    run_hash,
+    write_plan,
+)
+from vsbatch.schema import STAGING_DIR
+from vsbatch.stages.models import ModelRef, resolve_models
+
+log = logging.getLogger("vsbatch")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What ``vsbatch run`` reports at the end."""
+
+    catalog: Path
+    run_id: str
+    sources: int
+    light_curves: int
+    failures: int
+    partitions: int
+    partitions_computed: int
+    wall_seconds: float
+
+    @property
+    def sources_per_second(self) -> float:
+        return self.sources / self.wall_seconds if self.wall_seconds > 0 else float("nan")
+
+    def text(self) -> str:
+        return (
+            f"vsbatch run {self.run_id}: {self.sources} sources, {self.light_curves} light curves "
+            f"in the catalog, {self.failures} failure records, {self.partitions} partitions "
+            f"({self.partitions_computed} computed), {self.wall_seconds:.1f} s wall, "
+            f"{self.sources_per_second:.1f} sources/s -> {self.catalog}"
+        )
+
+
+def run(
+    source: str,
+    output: str | Path,
+    config: RunConfig | None = None,
+    cluster: ClusterSpec | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    update: bool = False,
+    keep_going: bool = False,
+) -> RunSummary | CatalogClassification:
+    """Run the stages over every light curve of ``source`` and commit a catalog at ``output``.
+
+    With models, a catalog-parameters ``source`` (one row per source, no epochs) is classified
+    instead (:func:`vsbatch.pipeline.catalog_route.classify_catalog`); options that route
+    does not use are refused. Either result's ``text()`` is the command's summary line.
+
+    Raises InputError (bad input, exit code 2) or UsageError (exit code 2) before any work
+    is done when the input or the output folder cannot be used.
+    """
+    started = time.monotonic()
+    config = config or RunConfig()
+    if config.models and is_catalog_parameters(source):
+        modes = {"resume": resume, "overwrite": overwrite, "update": update}
+        return run_catalog_parameters(source, output, config, cluster, **modes,
+                                      keep_going=keep_going)  # fmt: skip
+    root = Path(output)
+    check_output_state(root, resume, overwrite, update)
+    spec, skipped = _open_light_curves(source, config, keep_going)
+    models = resolve_models(config.models)
+    hashed = run_hash(config, models)
+    previous = read_manifest(root)
+    staging_root = root / STAGING_DIR
+    plan = load_plan(staging_root) if resume else None
+    if plan is not None:
+        check_resumable(plan, spec, config, hashed)
+    elif resume and previous is not None and staging_root.exists() is False:
+        if previous.config_hash != hashed:
+            raise UsageError(f"{root}: committed with another configuration; use --overwrite")
+        log.info("%s: nothing to resume, the catalog is complete", root)
+        return _summary_of(open_catalog(root), started, computed=0)
+    if plan is None and staging_root.exists():
+        shutil.rmtree(staging_root)
+    reuse = {}
+    if update and previous is not None and previous.config_hash == hashed:
+        reuse = {p.name: p for p in previous.partitions}
+
+    with storage_errors(root):
+        with open_runner(cluster or ClusterSpec()) as runner:
+            if runner.dashboard_link:
+                log.info("dashboard: %s", runner.dashboard_link)
+            if plan is None:
+                plan = _checked_plan(runner, spec, skipped, config, models,
+                                     previous if update else None, keep_going)  # fmt: skip
+                write_plan(plan, staging_root / plan.run_id)
+            staging = staging_root / plan.run_id
+            spec = replace(spec, extra_columns=tuple(plan.carried_input_names))
+            if not (staging / SHUFFLE_DONE).exists():
+                shuffle(runner, spec, plan, staging)
+            records, computed = process(runner, plan, staging, reuse, keep_going)
+
+        failures = collect_failures(plan, staging, records, root, previous, reuse)
+        stats = {
+            "input_sources": plan.n_sources,
+            "wall_seconds_last_run": round(time.monotonic() - started, 3),
+            "partitions_computed_last_run": computed,
+        }
+        commit_plan(root, source, plan, staging, records, failures, stats)
+    return _summary_of(open_catalog(root), started, computed)
+
+
+def _open_light_curves(
+    source: str, config: RunConfig, keep_going: bool
+) -> tuple[InputSpec, list[tuple[str, str]]]:
+    """The validated input and its unreadable files; UsageError if ``--type-column`` names
+    no per-source column of it."""
+    spec, skipped = open_input(source, config.column_map, keep_going)
+    per_source = [spec.output_name(c) for c in spec.extra_columns]
+    if config.type_column is not None and config.type_column not in per_source:
+        raise UsageError(
+            f"{source}: --type-column {config.type_column!r} is not a column of the input "
+            f"(per-source columns: {', '.join(per_source) or 'none'})"
+        )
+    return spec, skipped
+
+
+def _checked_plan(
+    runner: Runner,
+    spec: InputSpec,
+    skipped: list[tuple[str, str]],
+    config: RunConfig,
+    models: list[ModelRef],
+    previous: Manifest | None,
+    keep_going: bool,
+) -> RunPlan:
+    """Pass 1's plan; UsageError if ``--type-column`` turned out not constant per source."""
+    plan = plan_light_curves(runner, spec, skipped, config, models, previous, keep_going)
+    if config.type_column is not None and config.type_column not in plan.carried:
+        raise UsageError(
+            f"{spec.source}: --type-column {config.type_column!r} varies within a "
+            "source, so it is not carried as a per-source column"
+        )
+    return plan
+
+
+def _summary_of(catalog: Catalog, started: float, computed: int) -> RunSummary:
+    m = catalog.manifest
+    return RunSummary(
+        catalog=catalog.root,
+        run_id=m.run_id,
+        sources=m.stats.get("input_sources", 0),
+        light_curves=sum(p.rows for p in m.partitions),
+        failures=m.failures_rows,
+        partitions=len([p for p in m.partitions if p.input_epochs]),
+        partitions_computed=computed,
+        wall_seconds=time.monotonic() - started,
+    )
