@@ -88,7 +88,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             gpus=args.gpus,
         )
         if args.model:
-            from vsbatch.io.catalogue_tables import is_catalog_parameters
+            from vsbatch.io.catalog_tables import is_catalog_parameters
             from vsbatch.pipeline import classify_catalog
 
             if is_catalog_parameters(args.input):  # one row per source, no epochs (issue 5)

@@ -50,7 +50,7 @@ from torch import nn
 from vsbatch.cluster import ClusterSpec, Runner, open_runner
 from vsbatch.errors import UsageError
 from vsbatch.io.catalog import write_json_atomic, write_parquet_atomic
-from vsbatch.io.catalogue_tables import read_catalog_parameters
+from vsbatch.io.catalog_tables import read_catalog_parameters
 from vsbatch.models.artifacts import Artifact, save_artifact, table_fingerprint
 from vsbatch.models.batching import count_parameters, resolve_device
 from vsbatch.models.classifiers import LAYOUTS, architecture_for, build_classifier
