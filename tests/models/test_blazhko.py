@@ -38,11 +38,11 @@ from vsbatch.models.blazhko import (
     network_input,
     p_bl,
 )
-from vsbatch.models.kinds import EvaluateRequest, TrainRequest
 from vsbatch.represent.phased_image import ImageSpec, as_uint8, phased_images
 from vsbatch.stages.blazhko import DEFAULT_SELECTION, paper_sample_cuts, rrab_selection
 from vsbatch.stages.context import StageContext
 from vsbatch.training.loop import FitConfig, fit
+from vsbatch.training.requests import EvaluateRequest, TrainRequest
 
 RRAB_AMPS = np.array([0.30, 0.15, 0.10, 0.07, 0.05, 0.03, 0.02, 0.015, 0.01, 0.005])
 RRAB_PHASES = np.linspace(0.5, 4.0, 10)

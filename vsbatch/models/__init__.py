@@ -1,12 +1,13 @@
 """Neural-network models (torch nn.Modules) and the artifact format that ships them.
 
-- :mod:`vsbatch.models.kinds`: the registry of model kinds (no torch import);
+- :mod:`vsbatch.models.kinds`: the model kinds and what each is (no torch import);
+- :mod:`vsbatch.models.networks`: each kind's network, built from a model card;
 - :mod:`vsbatch.models.artifacts`: weights + model card, sha256-verified, never unpickled;
-- :mod:`vsbatch.models.nnfap`: the NN-FAP periodicity verifier (Miller et al., seeds/003) and
-  its batched inference :func:`~vsbatch.models.nnfap.predict_nnfap`.
+- :mod:`vsbatch.models.nnfap`: the NN-FAP periodicity verifier (Miller et al.) and its batched
+  inference :func:`~vsbatch.models.nnfap.predict_nnfap`.
 
-The names below are imported on first use, so that a run without models (whose stages import
-:mod:`vsbatch.models.kinds`) never pays for importing torch in its workers.
+The names below are imported on first use, so that importing the package (as the command
+line does to list the kinds) never pays for importing torch.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "Artifact": "vsbatch.models.artifacts",
+    "Artifact": "vsbatch.models.loaded",
     "ArtifactError": "vsbatch.models.artifacts",
     "ArtifactSummary": "vsbatch.models.artifacts",
     "list_artifacts": "vsbatch.models.artifacts",

@@ -38,9 +38,11 @@ import torch
 from torch import nn
 
 from vsbatch._version import __version__
-from vsbatch.errors import InputError
+from vsbatch.errors import InputError, UsageError
 from vsbatch.io.catalog import sha256_file, write_bytes_atomic
 from vsbatch.models.kinds import model_kind
+from vsbatch.models.loaded import Artifact
+from vsbatch.models.networks import build_network
 
 WEIGHTS_FILE = "weights.pt"
 MAX_WEIGHTS_FILE_BYTES = 16_000_000
@@ -51,28 +53,6 @@ CARD_VERSION = 1
 
 class ArtifactError(InputError):
     """An artifact that cannot be used: missing, tampered with, or not a plain state_dict."""
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """A loaded model and its card."""
-
-    card: dict
-    model: nn.Module
-    path: Path
-
-    @property
-    def name(self) -> str:
-        return str(self.card["name"])
-
-    @property
-    def version(self) -> str:
-        return str(self.card["version"])
-
-    @property
-    def version_tag(self) -> str:
-        """``name version (sha256 prefix)``: what prediction columns record."""
-        return f"{self.name} {self.version} ({self.card['weights_sha256'][:12]})"
 
 
 @dataclass(frozen=True)
@@ -250,7 +230,7 @@ def load_state_dict(weights: Path) -> dict[str, torch.Tensor]:
         )
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - UnpicklingError and friends, all refusals
+    except Exception as exc:  # UnpicklingError and friends, all refusals
         raise ArtifactError(
             f"{weights}: refused by torch.load(weights_only=True): the file holds objects other "
             f"than tensors (possibly malicious); it was not executed ({type(exc).__name__})"
@@ -295,10 +275,9 @@ def load_artifact(name_or_path: str | Path, *, device: str = "cpu") -> Artifact:
             raise ArtifactError(f"{weights}: repeats tensors of another weights file")
         state.update(shard)
     try:
-        build = model_kind(card["kind"]).part("build")
-    except KeyError as exc:
-        raise ArtifactError(f"{folder}: {exc.args[0]}") from exc
-    model = build(card["architecture"])
+        model = build_network(card["kind"], card["architecture"])
+    except UsageError as exc:
+        raise ArtifactError(f"{folder}: {exc}") from exc
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
@@ -348,6 +327,6 @@ def list_artifacts() -> list[ArtifactSummary]:
                 weights_sha256=str(card["weights_sha256"]),
                 metrics={
                     k: v for k, v in card.get("metrics", {}).items() if isinstance(v, int | float)
-                },  # fmt: skip
+                },
             )
     return list(seen.values())

@@ -1,4 +1,4 @@
-"""BlazhkoResNet34: the unmodified torchvision ResNet-34 of Jiang et al. (2025, seeds/000).
+"""BlazhkoResNet34: the unmodified torchvision ResNet-34 of Jiang et al. (2025).
 
 Why unmodified: the paper uses ResNet-34 as published (He et al. 2016) with a two-class head;
 changing the stem for small or grey images would make our numbers incomparable. So the

@@ -1,11 +1,11 @@
-"""The variable-type classifiers of the seeds: ``CnnLstm``, ``DmdtCnn`` and ``Hybrid``.
+"""The variable-type classifiers ``CnnLstm``, ``DmdtCnn`` and ``Hybrid`` (Bassi et al.).
 
 ``CnnLstm`` (thesis Table 2 = Bassi et al. Fig. 4): Conv1D 64 k3, Conv1D 128 k3, MaxPool 2,
 Conv1D 256 k5, Conv1D 256 k5, MaxPool 2, LSTM 64, LSTM 128 (last output), FC 1024, FC 512,
 output. ``DmdtCnn`` (thesis Table 3 / Bassi Fig. 3): Conv2D 64 3x3, Conv2D 128 5x5, MaxPool
 2x2, Conv2D 256 5x5, Conv2D 256 5x5, MaxPool 2x2, flatten, FC 1024, FC 512, output. ``Hybrid``
 runs both feature extractors and concatenates their features before the dense layers (the
-"next step" both seeds name). ReLU after every convolution and dense layer; convolutions keep
+"next step" both papers name). ReLU after every convolution and dense layer; convolutions keep
 the size (padding ``k // 2``; the papers do not state it, and "valid" padding would shrink the
 22 x 23 Mahabal image to nothing after the second pooling); softmax is applied outside
 (``CrossEntropyLoss`` on logits).
@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-
-from vsbatch.models.batching import count_parameters
 
 LAYOUTS: dict[str, dict[str, dict]] = {
     "exact": {
@@ -227,7 +225,7 @@ Classifier = CnnLstm | DmdtCnn | Hybrid
 
 
 def build_classifier(architecture: dict) -> Classifier:
-    """The network of a card's ``architecture`` (``KINDS[...].build``)."""
+    """The network of a card's ``architecture`` (the four classifier kinds' network)."""
     arch = dict(architecture)
     cls = MODELS[arch.pop("class")]
     if cls is Hybrid:
@@ -278,29 +276,3 @@ def architecture_for(
             **spec["dense"],
         }
     raise ValueError(f"unknown classifier {model!r} (known: {', '.join(MODELS)})")
-
-
-def parameter_table(
-    n_classes: int,
-    *,
-    sequence_channels: int,
-    image_channels: int,
-    image_shapes: dict[str, tuple[int, int]],
-) -> dict[str, int]:
-    """Parameter counts of every model in every layout (for the cards and the README)."""
-    out = {}
-    for layout in LAYOUTS:
-        for model in MODELS:
-            shapes = image_shapes.items() if model != "CnnLstm" else [("", (0, 0))]
-            for tag, shape in shapes:
-                arch = architecture_for(
-                    model,
-                    layout,
-                    n_classes,
-                    sequence_channels=sequence_channels,
-                    image_channels=image_channels,
-                    image_shape=shape,
-                )
-                key = f"{model}/{layout}" + (f"/{tag}" if tag else "")
-                out[key] = count_parameters(build_classifier(arch))
-    return out

@@ -1,6 +1,6 @@
 """NN-FAP: a GRU stack that reads a phase-folded light curve and says whether it is periodic.
 
-Miller et al. (seeds/003 Sect. 2) use 13 GRU layers of 1024 units (Keras) ending in one
+Miller et al. (Sect. 2) use 13 GRU layers of 1024 units (Keras) ending in one
 sigmoid unit trained with binary cross-entropy against FAP = 0 for periodic and FAP = 1 for
 aperiodic curves, so their network outputs the FAP directly. Here the network outputs the logit
 of P(periodic) and ``NN-FAP = 1 - P(periodic) = sigmoid(-logit)``: the same number, computed
@@ -24,7 +24,7 @@ from vsbatch.models.batching import count_parameters, outputs_in_batches
 from vsbatch.represent.nnfap import CHANNELS, fold_cycles, nnfap_input
 
 if TYPE_CHECKING:
-    from vsbatch.models.artifacts import Artifact
+    from vsbatch.models.loaded import Artifact
 
 REPRESENTATION_KEYS = ("n_points", "err_cut", "err_cut_k", "min_points", "knn_k", "padding")
 
@@ -152,7 +152,7 @@ def predict_nnfap(
 
 @dataclass(frozen=True)
 class NnfapPeriodogram:
-    """NN-FAP of one light curve folded at every frequency of a grid (seeds/003 Sect. 6)."""
+    """NN-FAP of one light curve folded at every frequency of a grid (Miller et al. Sect. 6)."""
 
     frequency: np.ndarray  # float64, c/d
     fap: np.ndarray  # float64 NN-FAP per frequency (NaN where the fold cannot be scored)

@@ -2,7 +2,9 @@
 
 A stage takes the clean light curves of a whole partition and returns catalog columns for every
 light curve; it knows nothing of Dask. ``process_partition`` runs the enabled stages on one
-partition's epochs, so a single partition can be debugged with ordinary tools.
+partition's epochs, so a single partition can be debugged with ordinary tools. Stage names
+and their order are declared in :data:`vsbatch.config.ALL_STAGES`, the columns each stage
+returns in ``schemas/catalog.json`` (checked on every partition).
 """
 
 from __future__ import annotations
@@ -13,29 +15,62 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from vsbatch.config import RunConfig
+from vsbatch.config import ALL_STAGES, RunConfig
 from vsbatch.failures import FailureLog
-from vsbatch.schema import model_columns, table_schema
 from vsbatch.stages.clean import clean_partition
+from vsbatch.stages.columns import (
+    as_arrow,
+    catalog_schema,
+    checked_outputs,
+    model_stage_columns,
+    stage_columns,
+)
 from vsbatch.stages.context import StageContext
 from vsbatch.stages.dmdt import dmdt_stage
 from vsbatch.stages.fourier import fourier_stage, freqanalysis_stage
-from vsbatch.stages.models import ModelRef, model_stage
+from vsbatch.stages.models import ModelRef
 from vsbatch.stages.period import multiband_stage, pdm_stage, period_stage
 from vsbatch.stages.stats import stats_stage
 
+__all__ = [
+    "STAGES",
+    "PartitionOutput",
+    "apply_models",
+    "available_stages",
+    "catalog_schema",
+    "process_partition",
+]
+
 StageFn = Callable[[StageContext], dict[str, np.ndarray]]
 
-# Stage name -> function, in execution order. Column names come from schemas/catalog.json.
-STAGES: dict[str, StageFn] = {
-    "stats": stats_stage,
-    "period": period_stage,
-    "multiband": multiband_stage,
-    "pdm": pdm_stage,
-    "fourier": fourier_stage,
-    "freqanalysis": freqanalysis_stage,
-    "dmdt": dmdt_stage,
-}
+
+def _in_declared_order(functions: dict[str, StageFn]) -> dict[str, StageFn]:
+    """``functions`` in the execution order of ``config.ALL_STAGES``, which must name exactly
+    the same stages (the configuration validates the names users give)."""
+    if set(functions) != set(ALL_STAGES):
+        raise RuntimeError(
+            f"stage functions {sorted(functions)} do not match the stages the configuration "
+            f"declares ({', '.join(ALL_STAGES)})"
+        )
+    return {name: functions[name] for name in ALL_STAGES}
+
+
+STAGES: dict[str, StageFn] = _in_declared_order(
+    {
+        "stats": stats_stage,
+        "period": period_stage,
+        "multiband": multiband_stage,
+        "pdm": pdm_stage,
+        "fourier": fourier_stage,
+        "freqanalysis": freqanalysis_stage,
+        "dmdt": dmdt_stage,
+    }
+)
+
+
+def available_stages() -> list[str]:
+    """Names of the stages, in execution order."""
+    return list(STAGES)
 
 
 @dataclass(frozen=True)
@@ -46,31 +81,11 @@ class PartitionOutput:
     failures: pa.Table
 
 
-def catalog_schema(
-    config: RunConfig,
-    source_id_type: pa.DataType,
-    carried: dict[str, pa.DataType],
-    models: list[ModelRef] = (),
-) -> pa.Schema:
-    """The Arrow schema of a run's catalog: declared columns of its stages and models, with
-    the carried input columns after ``band``."""
-    declared = table_schema("catalog").for_stages({"clean", *config.stages})
-    schema = declared.arrow(source_id_type)
-    for ref in models:
-        for f in model_columns(ref.kind, ref.name, ref.class_names).arrow():
-            schema = schema.append(f)
-    at = schema.get_field_index("band") + 1
-    for i, (name, arrow_type) in enumerate(carried.items()):
-        meta = {"unit": "", "description": "Per-source value carried from the input."}
-        schema = schema.insert(at + i, pa.field(name, arrow_type, metadata=meta))
-    return schema
-
-
 def _run_stage(name: str, fn: StageFn, ctx: StageContext) -> dict[str, np.ndarray]:
     """Run a stage on the whole partition; if it raises, isolate the bad light curves."""
     try:
         return fn(ctx)
-    except Exception:  # noqa: BLE001 - any error in one light curve must not fail the partition
+    except Exception:  # any error in one light curve must not fail the partition
         pass
     per_segment: list[dict[str, np.ndarray] | None] = []
     for i in range(ctx.lcs.n_segments):
@@ -82,7 +97,7 @@ def _run_stage(name: str, fn: StageFn, ctx: StageContext) -> dict[str, np.ndarra
         )
         try:
             per_segment.append(fn(one))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # recorded as this light curve's failure
             ctx.fail(i, name, f"{type(exc).__name__}: {exc}")
             per_segment.append(None)
     template = next((r for r in per_segment if r is not None), None)
@@ -108,10 +123,11 @@ def process_partition(
     clean = clean_partition(table, partition, config.min_epochs, carried, failures)
     columns: dict[str, object] = {n: clean.segments.column(n) for n in clean.segments.column_names}
     ctx = StageContext(clean.lcs, columns, config, failures)
-    for name in STAGES:
+    for name, stage in STAGES.items():
         if name in config.stages and clean.lcs.n_segments:
-            columns.update(_run_stage(name, STAGES[name], ctx))
-    arrays = [_as_arrow(columns.get(f.name), f.type, clean.lcs.n_segments) for f in schema]
+            outputs = _run_stage(name, stage, ctx)
+            columns.update(checked_outputs(name, outputs, stage_columns(name)))
+    arrays = [as_arrow(columns.get(f.name), f.type, clean.lcs.n_segments) for f in schema]
     return PartitionOutput(pa.Table.from_arrays(arrays, schema=schema), failures.to_table())
 
 
@@ -135,21 +151,13 @@ def apply_models(
     failures = FailureLog(partition)
     columns: dict[str, object] = {n: features.column(n) for n in features.column_names}
     ctx = StageContext(clean.lcs, columns, config, failures)
+    # imported here: inference imports torch, which a run without models never needs
+    from vsbatch.stages.inference import model_stage
+
     for ref in models:
         if clean.lcs.n_segments:
             label = f"model:{ref.name}"
-            columns.update(_run_stage(label, lambda c, ref=ref: model_stage(c, ref), ctx))
-    arrays = [_as_arrow(columns.get(f.name), f.type, clean.lcs.n_segments) for f in schema]
+            outputs = _run_stage(label, lambda c, ref=ref: model_stage(c, ref), ctx)
+            columns.update(checked_outputs(label, outputs, model_stage_columns(ref)))
+    arrays = [as_arrow(columns.get(f.name), f.type, clean.lcs.n_segments) for f in schema]
     return PartitionOutput(pa.Table.from_arrays(arrays, schema=schema), failures.to_table())
-
-
-def _as_arrow(values: object, arrow_type: pa.DataType, n: int) -> pa.Array:
-    if values is None:  # a stage that had no light curves to run on
-        return pa.nulls(n, arrow_type)
-    if isinstance(values, pa.ChunkedArray):
-        return values.combine_chunks().cast(arrow_type)
-    values = np.asarray(values)
-    if values.ndim == 2:  # per-light-curve vectors (top periods, Fourier amplitudes, images)
-        flat = pa.array(values.reshape(-1), arrow_type.value_type)
-        return pa.FixedSizeListArray.from_arrays(flat, values.shape[1]).cast(arrow_type)
-    return pa.array(values, arrow_type, from_pandas=True)  # NaN -> null: SQL aggregates skip it

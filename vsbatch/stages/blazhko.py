@@ -6,7 +6,7 @@ Runs in the model pass after the feature stages. Which light curves are RRab (th
 - when the partition has a per-source column named by the run's ``--type-column``, else in the
   card's ``type_column`` (default ``type``, then ``label``; the first present wins; carried from
   the input), the sources whose value starts with ``type_prefix`` (``RRab``; ``RRab-BL`` too) --
-  the issue's rule; a ``--type-column`` the input lacks is an error, never a silent fallback;
+  the default rule; a ``--type-column`` the input lacks is an error, never a silent fallback;
 - otherwise a period/amplitude rule: ``period_min <= fold_period <= period_max`` and Fourier
   peak-to-peak ``amplitude >= amplitude_min`` (the amplitude condition is skipped when the
   fourier stage did not run).
@@ -33,7 +33,7 @@ from vsbatch.stages.fourier import fold_period
 from vsbatch.stages.models import ModelRef, version_tags
 
 if TYPE_CHECKING:
-    from vsbatch.models.artifacts import Artifact
+    from vsbatch.models.loaded import Artifact
 
 DEFAULT_SELECTION = {"type_column": ["type", "label"], "type_prefix": "RRab", "period_min": 0.35,
                      "period_max": 1.0, "amplitude_min": 0.3}  # fmt: skip

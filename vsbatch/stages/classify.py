@@ -1,11 +1,11 @@
 """Variable-type classifiers in runs: per-source inputs of a partition, inference, and the
-catalog-parameters route (issue 5, item 4).
+catalog-parameters route.
 
 Light-curve models (``cnn-lstm``, ``dmdt-cnn``, ``hybrid``) see all bands of a source: the
 inputs are built per source (bands in the card's order, a missing band left at zero) and the
 prediction is repeated on the source's rows. ``catalog-cnn-lstm`` classifies one row per light
 curve from its Fourier parameters: in a light-curve run those of the run's own fourier stage,
-and for a catalogue without epochs (one row per source with period, amplitude, r21, phi21 and
+and for a catalog without epochs (one row per source with period, amplitude, r21, phi21 and
 optional r31, phi31) :func:`classify_parameter_rows`, per partition of
 :func:`vsbatch.pipeline.classify_catalog`, which ``vsbatch run --model catalog-cnn-lstm``
 calls when the input is such a table; it commits a vsbatch catalog (manifest, failures table)
@@ -35,12 +35,12 @@ from vsbatch.represent.sequences import (
     source_sequences,
 )
 from vsbatch.schema import class_slug, table_schema
-from vsbatch.stages import _as_arrow, catalog_schema
+from vsbatch.stages.columns import as_arrow, catalog_schema, checked_outputs, model_stage_columns
 from vsbatch.stages.context import StageContext
-from vsbatch.stages.models import ModelRef, _loaded, version_tags
+from vsbatch.stages.models import ModelRef, loaded_artifact, version_tags
 
 if TYPE_CHECKING:
-    from vsbatch.models.artifacts import Artifact
+    from vsbatch.models.loaded import Artifact
 
 CATALOG_KIND = "catalog-cnn-lstm"
 CATALOG_PARAMETERS = ("period", "amplitude", "r21", "phi21", "r31", "phi31", "mean_mag")
@@ -139,7 +139,7 @@ def classifier_columns(
 
 
 def curve_inputs(params: dict[str, np.ndarray | None], representation: dict) -> SequenceBatch:
-    """The reconstructed-curve batch of catalogue parameters (missing optional ones: None)."""
+    """The reconstructed-curve batch of catalog parameters (missing optional ones: None)."""
     return reconstructed_curves(
         params["period"],
         params["amplitude"],
@@ -182,7 +182,7 @@ def _classify_parameters(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities (NaN rows where the curve cannot be built) and curve status, built
     and classified ``batch_size`` rows at a time (a 360-point curve is 2.9 kB, a partition of
-    a 400,000-row catalogue would be a gigabyte at once)."""
+    a 400,000-row catalog would be a gigabyte at once)."""
     n = len(params["period"])
     proba = np.full((n, len(artifact.card["class_names"])), np.nan)
     status = []
@@ -201,7 +201,7 @@ def _classify_parameters(
 
 
 def catalog_parameters_schema(input_schema: pa.Schema, models: list[ModelRef]) -> pa.Schema:
-    """The catalog schema of a catalogue-parameters run: ``source_id``, ``band`` (null unless
+    """The catalog schema of a catalog-parameters run: ``source_id``, ``band`` (null unless
     the input has one), every other input column carried, then the models' declared columns.
 
     Why not a light-curve run's schema as is: its epoch counts (``n_input``, ``n_dropped_*``)
@@ -220,7 +220,7 @@ def catalog_parameters_schema(input_schema: pa.Schema, models: list[ModelRef]) -
 def classify_parameter_rows(
     rows: pa.Table, partition: str, models: list[ModelRef], schema: pa.Schema, batch_rows: int
 ) -> tuple[pa.Table, FailureLog, int]:
-    """Catalog rows of a partition of a catalogue-parameters table (one row per source, no
+    """Catalog rows of a partition of a catalog-parameters table (one row per source, no
     epochs): the input columns plus every model's class columns, the failure records of rows
     whose curve cannot be built, and how many rows every model classified."""
     n = rows.num_rows
@@ -235,14 +235,17 @@ def classify_parameter_rows(
     failures = FailureLog(partition)
     scored = np.ones(n, dtype=bool)
     for ref in models:
-        artifact = _loaded(ref.path, ref.sha256)
+        artifact = loaded_artifact(ref.path, ref.sha256)
         rep = artifact.card["representation"]
         proba, status = _classify_parameters(artifact, params, rep, batch_rows)
         ok = status == KernelStatus.OK
         scored &= ok
         for i in np.flatnonzero(~ok):
             failures.add(ids[i], bands[i], f"model:{ref.name}", CURVE_REASONS[int(status[i])])
-        columns |= class_columns(ref.prefix, list(ref.class_names), proba, ok)
-        columns[f"{ref.prefix}_version"] = np.full(n, artifact.version_tag, dtype=object)
-    arrays = [_as_arrow(columns.get(f.name), f.type, n) for f in schema]
+        outputs = {
+            **class_columns(ref.prefix, list(ref.class_names), proba, ok),
+            f"{ref.prefix}_version": np.full(n, artifact.version_tag, dtype=object),
+        }
+        columns |= checked_outputs(f"model:{ref.name}", outputs, model_stage_columns(ref))
+    arrays = [as_arrow(columns.get(f.name), f.type, n) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema), failures, int(scored.sum())

@@ -32,35 +32,45 @@ def _codes(column: pa.ChunkedArray) -> np.ndarray:
     return pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def clean_partition(
-    table: pa.Table,
-    partition: str,
-    min_epochs: int,
-    carried: tuple[str, ...],
-    failures: FailureLog,
-) -> CleanPartition:
-    """Apply the row policy to a long-format table of whole light curves."""
-    has_band = "band" in table.column_names
-    if not has_band:
+def _sorted_by_light_curve(table: pa.Table) -> pa.Table:
+    """Rows ordered by source, band, then time (a missing band column becomes nulls)."""
+    if "band" not in table.column_names:
         table = table.append_column("band", pa.nulls(table.num_rows, pa.string()))
     keys = ("source_id", "band", "time", "mag", "mag_err")
-    order = pc.sort_indices(table, sort_keys=[(k, "ascending", "at_end") for k in keys])
-    table = table.take(order)
+    return table.take(pc.sort_indices(table, sort_keys=[(k, "ascending", "at_end") for k in keys]))
+
+
+@dataclass(frozen=True)
+class _RowVerdicts:
+    """The row policy on a sorted table: each row's light curve and why it is dropped."""
+
+    starts: np.ndarray  # first row of each light curve
+    seg_of_row: np.ndarray  # light curve of each row
+    finite: np.ndarray  # time and mag finite
+    good_err: np.ndarray  # mag_err finite and positive
+    duplicate: np.ndarray  # same time, mag and mag_err as the previous valid row
+
+    @property
+    def keep(self) -> np.ndarray:
+        return self.finite & self.good_err & ~self.duplicate
+
+    def per_segment(self, mask: np.ndarray) -> np.ndarray:
+        """How many rows of each light curve ``mask`` selects."""
+        return np.bincount(self.seg_of_row[mask], minlength=len(self.starts)).astype(np.int32)
+
+
+def _row_verdicts(
+    table: pa.Table, time: np.ndarray, mag: np.ndarray, err: np.ndarray
+) -> _RowVerdicts:
+    """Which light curve each row of a sorted table belongs to, and why a row is dropped."""
     n = table.num_rows
     src = _codes(table.column("source_id"))
     band = _codes(table.column("band"))
-    time = table.column("time").to_numpy()
-    mag = table.column("mag").to_numpy()
-    err = table.column("mag_err").to_numpy()
-
     new_segment = np.r_[n > 0, (src[1:] != src[:-1]) | (band[1:] != band[:-1])][:n]
-    starts = np.flatnonzero(new_segment)
     seg_of_row = np.cumsum(new_segment) - 1
-    n_seg = len(starts)
     finite = np.isfinite(time) & np.isfinite(mag)
     good_err = np.isfinite(err) & (err > 0)
-    valid = finite & good_err
-    idx = np.flatnonzero(valid)
+    idx = np.flatnonzero(finite & good_err)
     dup = np.zeros(n, dtype=bool)
     if len(idx) > 1:
         same = (
@@ -70,16 +80,26 @@ def clean_partition(
             & (err[idx[1:]] == err[idx[:-1]])
         )
         dup[idx[1:][same]] = True
-    keep = valid & ~dup
+    return _RowVerdicts(np.flatnonzero(new_segment), seg_of_row, finite, good_err, dup)
 
-    def per_segment(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(seg_of_row[mask], minlength=n_seg).astype(np.int32)
 
-    n_input = per_segment(np.ones(n, dtype=bool))
-    n_nonfinite = per_segment(~finite)
-    n_bad_err = per_segment(finite & ~good_err)
-    n_dup = per_segment(dup)
-    n_kept = per_segment(keep)
+def clean_partition(
+    table: pa.Table,
+    partition: str,
+    min_epochs: int,
+    carried: tuple[str, ...],
+    failures: FailureLog,
+) -> CleanPartition:
+    """Apply the row policy to a long-format table of whole light curves."""
+    table = _sorted_by_light_curve(table)
+    time, mag, err = (table.column(c).to_numpy() for c in ("time", "mag", "mag_err"))
+    rows = _row_verdicts(table, time, mag, err)
+    starts, keep = rows.starts, rows.keep
+    n_input = rows.per_segment(np.ones(table.num_rows, dtype=bool))
+    n_nonfinite = rows.per_segment(~rows.finite)
+    n_bad_err = rows.per_segment(rows.finite & ~rows.good_err)
+    n_dup = rows.per_segment(rows.duplicate)
+    n_kept = rows.per_segment(keep)
 
     ok = n_kept >= min_epochs
     first_rows = pa.array(starts[ok], pa.int64())
@@ -104,13 +124,13 @@ def clean_partition(
     for col in carried:
         columns[col] = table.column(col).take(first_rows)
 
-    rows = keep & ok[seg_of_row]
+    kept_rows = keep & ok[rows.seg_of_row]
     offsets = np.zeros(int(ok.sum()) + 1, dtype=np.int64)
     np.cumsum(n_kept[ok], out=offsets[1:])
     lcs = LightCurves(
         offsets,
-        np.ascontiguousarray(time[rows]),
-        np.ascontiguousarray(mag[rows]),
-        np.ascontiguousarray(err[rows]),
+        np.ascontiguousarray(time[kept_rows]),
+        np.ascontiguousarray(mag[kept_rows]),
+        np.ascontiguousarray(err[kept_rows]),
     )
     return CleanPartition(pa.table(columns), lcs)

@@ -1,6 +1,6 @@
 """Stages ``period``, ``multiband`` and ``pdm``: the period of every light curve and source.
 
-``period`` is the best peak of the single-harmonic generalised Lomb–Scargle periodogram of
+``period`` is the best peak of the single-harmonic generalised Lomb-Scargle periodogram of
 that band, with its Baluev FAP; ``period_multiband`` the shared period of all bands of the
 source (VanderPlas & Ivezić 2015), repeated on each band's row; ``pdm_period`` the phase
 dispersion minimum (Stellingwerf 1978) on the same grid.
@@ -17,14 +17,17 @@ import numpy as np
 
 from vsbatch.kernels.arrays import LightCurves
 from vsbatch.kernels.pdm import pdm_search
-from vsbatch.kernels.periodogram import frequency_grid, source_groups
+from vsbatch.kernels.periodogram import FrequencyGrid, frequency_grid, source_groups
 from vsbatch.period_backends import PeriodSearchResult, search_periods
 from vsbatch.stages.context import StageContext
 
 MIN_EPOCHS_FOR_PERIOD = 4  # mean, amplitude, phase and one degree of freedom
 
 
-def _grid(ctx: StageContext, lcs: LightCurves, source_index: np.ndarray | None = None):  # noqa: ANN202
+def _grid(
+    ctx: StageContext, lcs: LightCurves, source_index: np.ndarray | None = None
+) -> FrequencyGrid:
+    """The run's frequency grid of each light curve (or source, with ``source_index``)."""
     cfg = ctx.config
     return frequency_grid(
         lcs,

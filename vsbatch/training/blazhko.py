@@ -51,12 +51,12 @@ from vsbatch.models.blazhko import (
     network_input,
     p_bl,
 )
-from vsbatch.models.kinds import EvaluateRequest, Evaluation, TrainRequest
 from vsbatch.represent.phased_image import ImageSpec, as_uint8, phased_images
 from vsbatch.stages.blazhko import DEFAULT_SELECTION
 from vsbatch.stages.clean import clean_partition
 from vsbatch.training.loop import FitConfig, fit
 from vsbatch.training.metrics import evaluate_binary
+from vsbatch.training.requests import EvaluateRequest, Evaluation, TrainRequest
 from vsbatch.training.splits import stratified_split
 
 CANONICAL = ("source_id", "time", "mag", "mag_err", "band")

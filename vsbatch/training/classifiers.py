@@ -54,7 +54,6 @@ from vsbatch.io.catalog_tables import read_catalog_parameters
 from vsbatch.models.artifacts import Artifact, save_artifact, table_fingerprint
 from vsbatch.models.batching import count_parameters, resolve_device
 from vsbatch.models.classifiers import LAYOUTS, architecture_for, build_classifier
-from vsbatch.models.kinds import EvaluateRequest, Evaluation, TrainRequest
 from vsbatch.represent.dmdt_images import DEFAULT_MAX_PAIRS, image_shape
 from vsbatch.represent.sequences import (
     CURVE_POINTS,
@@ -73,6 +72,7 @@ from vsbatch.stages.classify import (
 )
 from vsbatch.training.loop import FitConfig, FitResult, Inputs, fit, rank_process_group
 from vsbatch.training.multiclass import multiclass_metrics, plot_confusion, summarise_folds
+from vsbatch.training.requests import EvaluateRequest, Evaluation, TrainRequest
 from vsbatch.training.splits import stratified_folds, stratified_split
 
 KIND_MODELS = {

@@ -26,12 +26,12 @@ import pyarrow as pa
 from vsbatch.errors import UsageError
 from vsbatch.kernels.status import KernelStatus
 from vsbatch.models.artifacts import Artifact
-from vsbatch.models.kinds import EvaluateRequest, Evaluation
 from vsbatch.models.nnfap import predict_nnfap
 from vsbatch.period_backends import search_periods
 from vsbatch.represent.nnfap import ALIAS_WINDOW_POWER, MIN_CYCLES, light_curves_from_table
 from vsbatch.training.data import read_labelled
 from vsbatch.training.metrics import evaluate_binary
+from vsbatch.training.requests import EvaluateRequest, Evaluation
 
 BALUEV_THRESHOLD = 2.0  # -log10 FAP: the "widely adopted" log10 FAP < -2 (paper Sect. 4.2)
 NNFAP_THRESHOLD = 0.5  # P(periodic) >= 0.5, i.e. NN-FAP <= 0.5

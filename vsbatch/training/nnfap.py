@@ -41,7 +41,6 @@ from vsbatch.failures import FailureLog
 from vsbatch.kernels.status import KernelStatus
 from vsbatch.models.artifacts import Artifact, save_artifact, table_fingerprint
 from vsbatch.models.batching import count_parameters, outputs_in_batches, resolve_device
-from vsbatch.models.kinds import TrainRequest
 from vsbatch.models.nnfap import NnfapModel
 from vsbatch.represent.nnfap import (
     CHANNELS,
@@ -56,6 +55,7 @@ from vsbatch.stages.clean import clean_partition
 from vsbatch.training.evaluate import POSITIVE
 from vsbatch.training.loop import FitConfig, fit, rank_process_group
 from vsbatch.training.metrics import evaluate_binary
+from vsbatch.training.requests import TrainRequest
 from vsbatch.training.splits import stratified_split
 
 CLASS_NAMES = ["aperiodic", "periodic"]
