@@ -19,7 +19,7 @@ Multiband (VanderPlas & Ivezić 2015)
     reductions. A group of one segment is the ordinary single-band periodogram, so one kernel
     serves both, and the Baluev FAP still applies (two parameters more than the null model).
 
-    Measured on the 322 SDSS Stripe 82 RR Lyrae of ../shared (Sesar et al. 2010 periods,
+    Measured on 322 SDSS Stripe 82 RR Lyrae (Sesar et al. 2010 light curves and periods,
     grid to 5 c/d, recovered if |P/P_pub - 1| < 1e-3): multiband ``nterms=1`` 61.5 %
     (single bands 60.6-64.6 %), ``nterms=2`` 79.8 % (single bands 71.1-81.7 %); nearly all
     misses are 1 c/d or yearly aliases of this sparse cadence. On a coarser grid the sum of
