@@ -1,6 +1,6 @@
 """Period search of many light curves, with the periodogram behind a registry of backends.
 
-Backends compute the same standard-normalised generalised Lomb–Scargle power on the same
+Backends compute the same standard-normalised generalised Lomb-Scargle power on the same
 grids (see ``vsbatch.kernels.periodogram``):
 
 - ``numba``: the portable path, direct sums with trigonometric recurrences. Also does
@@ -191,7 +191,7 @@ def search_periods(
     Per light curve (per source when ``source_index`` groups bands; see
     ``vsbatch.kernels.periodogram`` for the multiband model), on the ``frequency_grid``:
 
-    1. the (``nterms``-harmonic) generalised Lomb–Scargle power from the chosen backend, in
+    1. the (``nterms``-harmonic) generalised Lomb-Scargle power from the chosen backend, in
        chunks of at most ``chunk_frequencies`` frequencies (64 MB of power);
     2. the ``n_top`` highest peaks at least ``min_peak_separation`` c/d apart (``top_peaks``);
     3. the best one refined on a 10x finer local grid plus a parabola, evaluated exactly
@@ -201,7 +201,6 @@ def search_periods(
     """
     groups = source_groups(lcs.n_segments, source_index)
     multiband = source_index is not None
-    n = len(groups) - 1
     grid = frequency_grid(
         lcs,
         maximum_frequency=maximum_frequency,
@@ -212,6 +211,47 @@ def search_periods(
     n_obs = lcs.offsets[groups[1:]] - lcs.offsets[groups[:-1]]
     names = resolve_backend(backend, n_obs, nterms=nterms, multiband=multiband)
 
+    frequency, power, top = _best_peaks(
+        lcs, groups, grid, names, nterms, n_top, min_peak_separation, chunk_frequencies,
+        multiband,
+    )  # fmt: skip
+    fap_value, log10_fap = _baluev(lcs, groups, power, n_obs, grid, nterms, source_index)
+    sigma_f = frequency_uncertainty(power, n_obs, group_baseline(lcs, groups))
+    flags = alias_flags(
+        frequency,
+        power,
+        top,
+        tolerance=alias_tolerance,
+        strong_fraction=strong_peak_fraction,
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return PeriodSearchResult(
+            frequency=frequency,
+            period=1.0 / frequency,
+            power=power,
+            fap=fap_value,
+            log10_fap=log10_fap,
+            period_uncertainty=sigma_f / frequency**2,
+            top_frequencies=top.frequency,
+            top_powers=top.power,
+            alias_flag=flags,
+        )
+
+
+def _best_peaks(
+    lcs: LightCurves,
+    groups: np.ndarray,
+    grid: FrequencyGrid,
+    names: np.ndarray,
+    nterms: int,
+    n_top: int,
+    min_peak_separation: float,
+    chunk_frequencies: int,
+    multiband: bool,
+) -> tuple[np.ndarray, np.ndarray, Peaks]:
+    """Refined best frequency and its power, and the top grid peaks, of every source: each
+    backend's sources in chunks of at most ``chunk_frequencies`` grid frequencies."""
+    n = len(groups) - 1
     frequency, power = np.full(n, np.nan), np.full(n, np.nan)
     top_f, top_p = np.full((n, n_top), np.nan), np.full((n, n_top), np.nan)
     for name in np.unique(names):
@@ -227,31 +267,23 @@ def search_periods(
             )
             frequency[chosen], power[chosen] = best.frequency, best.power
             top_f[chosen], top_p[chosen] = peaks.frequency, peaks.power
+    return frequency, power, Peaks(top_f, top_p)
 
-    if nterms == 1:
-        n_bands = np.add.reduceat(lcs.counts > 0, groups[:-1]) if n else np.zeros(0)
-        tv = time_variance(lcs, source_index)
-        fap = baluev_fap(power, n_obs, grid.maximum_frequency, tv, n_bands)
-        fap_value, log10_fap = fap.fap, fap.log10_fap
-    else:
-        fap_value, log10_fap = np.full(n, np.nan), np.full(n, np.nan)
-    sigma_f = frequency_uncertainty(power, n_obs, group_baseline(lcs, groups))
-    flags = alias_flags(
-        frequency,
-        power,
-        Peaks(top_f, top_p),
-        tolerance=alias_tolerance,
-        strong_fraction=strong_peak_fraction,
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return PeriodSearchResult(
-            frequency=frequency,
-            period=1.0 / frequency,
-            power=power,
-            fap=fap_value,
-            log10_fap=log10_fap,
-            period_uncertainty=sigma_f / frequency**2,
-            top_frequencies=top_f,
-            top_powers=top_p,
-            alias_flag=flags,
-        )
+
+def _baluev(
+    lcs: LightCurves,
+    groups: np.ndarray,
+    power: np.ndarray,
+    n_obs: np.ndarray,
+    grid: FrequencyGrid,
+    nterms: int,
+    source_index: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Baluev FAP and its log10 of each best peak; NaN for ``nterms > 1`` (no such bound)."""
+    n = len(groups) - 1
+    if nterms != 1:
+        return np.full(n, np.nan), np.full(n, np.nan)
+    n_bands = np.add.reduceat(lcs.counts > 0, groups[:-1]) if n else np.zeros(0)
+    tv = time_variance(lcs, source_index)
+    fap = baluev_fap(power, n_obs, grid.maximum_frequency, tv, n_bands)
+    return fap.fap, fap.log10_fap

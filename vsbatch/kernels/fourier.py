@@ -1,14 +1,14 @@
 """Phase folding and weighted Fourier-series fits of many light curves in one compiled call.
 
-Model (Blazhko paper, seeds/000 Eq. 4; the convention of DESIGN.md)::
+Model (Jiang et al. 2025 Eq. 4; the convention of DESIGN.md)::
 
     m(t) = A0 + sum_{k=1..K} A_k cos(2 pi k f (t - t0) + phi_k),   phase = frac(f (t - t0))
 
 fitted by weighted linear least squares (weights 1/err**2) in the equivalent linear form
 ``A0 + sum a_k cos(k theta) + b_k sin(k theta)``, so ``a_k = A_k cos phi_k`` and
 ``b_k = -A_k sin phi_k``. ``R_k1 = A_k / A_1`` and ``phi_k1 = phi_k - k phi_1`` wrapped to
-[0, 2 pi). The OGLE catalogues use this same cosine convention: on the five OGLE-III bulge RRab
-of ../shared/data our phi21/phi31 agree with the catalogue values to ~0.02 rad with no offset
+[0, 2 pi). The OGLE catalogs use this same cosine convention: on the five OGLE-III bulge RRab
+of the shared test data our phi21/phi31 agree with the catalog values to ~0.02 rad with no offset
 (a sine series would be off by pi/2 in phi21 and pi in phi31, since
 ``phi^cos_k1 = phi^sin_k1 + (k - 1) pi / 2``).
 
@@ -515,9 +515,9 @@ def fit_fourier(
     min_dof: int = 10,
     refine_frequency: bool = False,
 ) -> FourierFit:
-    """Fit ``order`` harmonics of ``frequency`` to every segment (Blazhko paper Eq. 4).
+    """Fit ``order`` harmonics of ``frequency`` to every segment (Jiang et al. 2025 Eq. 4).
 
-    Why: the Fourier parameters (R21, phi21, R31, phi31, amplitudes) are catalogue columns and
+    Why: the Fourier parameters (R21, phi21, R31, phi31, amplitudes) are catalog columns and
     the clipped fit defines which epochs the phased-curve image keeps (the paper drops points
     more than 0.35 mag from a 10th-order fit).
 
@@ -557,6 +557,13 @@ def fit_fourier(
         out_h,
         kept,
     )
+    return _fourier_fit(out_f, out_i, out_h, kept)
+
+
+def _fourier_fit(
+    out_f: np.ndarray, out_i: np.ndarray, out_h: np.ndarray, kept: np.ndarray
+) -> FourierFit:
+    """The named fields of the kernel's packed per-segment output columns."""
     return FourierFit(
         status=out_i[:, _I_STATUS].astype(np.int8),
         order_used=out_i[:, _I_ORDER].astype(np.int16),

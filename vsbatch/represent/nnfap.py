@@ -1,4 +1,4 @@
-"""Model inputs built from light curves: the NN-FAP sequence of Miller et al. (seeds/003).
+"""Model inputs built from light curves: the NN-FAP sequence of Miller et al. (2022).
 
 NN-FAP input (Sect. 2.1 of the paper), for a light curve folded at a candidate frequency:
 
@@ -204,6 +204,70 @@ def _quantiles(lcs: LightCurves, q: tuple[float, float]) -> tuple[np.ndarray, np
     return lo, hi
 
 
+def _error_cut(lcs: LightCurves, err_cut: float | str | None, err_cut_k: float) -> LightCurves:
+    """The epochs of every light curve that pass the error cut (see the module docstring)."""
+    thresholds = np.empty(lcs.n_segments)
+    auto = isinstance(err_cut, str)
+    if auto and err_cut != "auto":
+        raise ValueError("err_cut must be 'auto', a number or None")
+    fixed = np.inf if err_cut is None else (0.0 if auto else float(err_cut))
+    _thresholds_kernel(
+        lcs.offsets, lcs.err, auto, fixed, float(err_cut_k), ERR_CUT_FLOOR, thresholds
+    )
+    return _subset(lcs, _keep_mask(lcs, thresholds))
+
+
+@dataclass(frozen=True)
+class _RowFolds:
+    """How each input row is folded: its light curve, phase shift, frequency and epoch."""
+
+    segment: np.ndarray  # int64, light curve of each row
+    shift: np.ndarray  # float64, phase shift in cycles
+    frequency: np.ndarray  # float64, c/d (may be non-finite or <= 0)
+    good: np.ndarray  # bool, frequency finite and positive
+    t0: np.ndarray  # float64, epoch of phase 0 with the shift folded in (0 where not good)
+
+
+def _row_folds(freq: np.ndarray, t0_seg: np.ndarray, phase_shifts: int, seed: int) -> _RowFolds:
+    """``max(1, phase_shifts)`` rows per light curve, shifted by seeded U(0, 1) cycles."""
+    copies = max(1, int(phase_shifts))
+    segment = np.repeat(np.arange(freq.size, dtype=np.int64), copies)
+    if phase_shifts > 0:
+        shift = np.random.default_rng(seed).uniform(0.0, 1.0, size=segment.size)
+    else:
+        shift = np.zeros(segment.size)
+    f_rows = freq[segment]
+    good_f = np.isfinite(f_rows) & (f_rows > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # phase + shift == frac(f (t - t0 + shift / f)): a shift is a change of epoch
+        t0_rows = np.where(good_f, t0_seg[segment] - shift / np.where(good_f, f_rows, 1.0), 0.0)
+    return _RowFolds(segment, shift, f_rows, good_f, t0_rows)
+
+
+def _fill_knn_channel(
+    x: np.ndarray,
+    kept: LightCurves,
+    rows: _RowFolds,
+    status: np.ndarray,
+    q_lo: np.ndarray,
+    q_hi: np.ndarray,
+    knn_k: int,
+) -> None:
+    """Write the scaled, clipped KNN interpolation of the fold into channel 3 of usable rows."""
+    ok = np.flatnonzero(status == KernelStatus.OK)
+    if not ok.size:
+        return
+    interp = knn_interpolate(
+        kept.take(rows.segment[ok]), rows.frequency[ok], t0=rows.t0[ok], n_grid=x.shape[1],
+        k=knn_k,
+    )  # fmt: skip
+    s_ok = rows.segment[ok]
+    scale = q_hi[s_ok] - q_lo[s_ok]
+    scale = np.where(scale > 0, scale, 1.0)
+    knn = (interp.values - q_lo[s_ok, None]) / scale[:, None]
+    x[ok, :, 3] = np.clip(knn, *MAG_CLIP)
+
+
 def nnfap_input(
     lcs: LightCurves,
     frequency: np.ndarray | float,
@@ -233,60 +297,32 @@ def nnfap_input(
     n_seg = lcs.n_segments
     freq = per_segment(frequency, n_seg, "frequency")
     t0_seg = per_segment(t0, n_seg, "t0")
-    thresholds = np.empty(n_seg)
-    auto = isinstance(err_cut, str)
-    if auto and err_cut != "auto":
-        raise ValueError("err_cut must be 'auto', a number or None")
-    fixed = np.inf if err_cut is None else (0.0 if auto else float(err_cut))
-    _thresholds_kernel(
-        lcs.offsets, lcs.err, auto, fixed, float(err_cut_k), ERR_CUT_FLOOR, thresholds
-    )
-    kept = _subset(lcs, _keep_mask(lcs, thresholds))
+    kept = _error_cut(lcs, err_cut, err_cut_k)
     n_kept = kept.counts
-
-    copies = max(1, int(phase_shifts))
-    segment = np.repeat(np.arange(n_seg, dtype=np.int64), copies)
-    if phase_shifts > 0:
-        shift = np.random.default_rng(seed).uniform(0.0, 1.0, size=segment.size)
-    else:
-        shift = np.zeros(segment.size)
-    f_rows = freq[segment]
-    good_f = np.isfinite(f_rows) & (f_rows > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # phase + shift == frac(f (t - t0 + shift / f)): a shift is a change of epoch
-        t0_rows = np.where(good_f, t0_seg[segment] - shift / np.where(good_f, f_rows, 1.0), 0.0)
+    rows = _row_folds(freq, t0_seg, phase_shifts, seed)
     status = np.where(
-        ~good_f,
+        ~rows.good,
         np.int8(KernelStatus.BAD_FREQUENCY),
-        np.where(n_kept[segment] < max(min_points, knn_k), KernelStatus.TOO_FEW_POINTS, 0),
+        np.where(n_kept[rows.segment] < max(min_points, knn_k), KernelStatus.TOO_FEW_POINTS, 0),
     ).astype(np.int8)
 
-    n_rows = segment.size
+    n_rows = rows.segment.size
     x = np.zeros((n_rows, n_points, len(CHANNELS)), dtype=np.float32)
     valid = np.zeros((n_rows, n_points), dtype=bool)
     q_lo, q_hi = _quantiles(kept, (1.0, 99.0))
     _sequence_kernel(
-        kept.time, kept.mag, kept.offsets, segment,
-        np.where(good_f, f_rows, 1.0), t0_rows, q_lo, q_hi,
+        kept.time, kept.mag, kept.offsets, rows.segment,
+        np.where(rows.good, rows.frequency, 1.0), rows.t0, q_lo, q_hi,
         int(n_points), padding == "pre", MAG_CLIP[0], MAG_CLIP[1], x, valid, status,
     )  # fmt: skip
-    ok = np.flatnonzero(status == KernelStatus.OK)
-    if ok.size:
-        interp = knn_interpolate(
-            kept.take(segment[ok]), f_rows[ok], t0=t0_rows[ok], n_grid=n_points, k=knn_k
-        )
-        s_ok = segment[ok]
-        scale = q_hi[s_ok] - q_lo[s_ok]
-        scale = np.where(scale > 0, scale, 1.0)
-        knn = (interp.values - q_lo[s_ok, None]) / scale[:, None]
-        x[ok, :, 3] = np.clip(knn, *MAG_CLIP)
+    _fill_knn_channel(x, kept, rows, status, q_lo, q_hi, knn_k)
     return NnfapBatch(
         x=x,
         valid_mask=valid,
         status=status,
-        segment=segment,
-        shift=shift,
-        n_points=n_kept[segment].astype(np.int32),
+        segment=rows.segment,
+        shift=rows.shift,
+        n_points=n_kept[rows.segment].astype(np.int32),
     )
 
 

@@ -1,4 +1,4 @@
-"""Training and evaluation of the Blazhko ResNet-34 (Jiang et al. 2025, seeds/000 Sect. 3).
+"""Training and evaluation of the Blazhko ResNet-34 (Jiang et al. 2025 Sect. 3).
 
 The paper's settings: SGD, learning rate 1e-3, momentum 0.9, batch 32, ExponentialLR, up to
 50 epochs keeping the best validation epoch (the paper's model is its epoch 30 of 50), a 7:2:1
@@ -9,7 +9,7 @@ hand ("if the ACC of the validation set does not increase with time"), so ``--se
 (epochs without a better validation loss) is off by default.
 
 Images are built by the same Dask passes as ``vsbatch run`` (:func:`vsbatch.pipeline.
-build_shards`, :func:`blazhko_shard`): clean light curves, the catalogue period, the phased
+build_shards`, :func:`blazhko_shard`): clean light curves, the catalog period, the phased
 image (:mod:`vsbatch.represent.phased_image`) stored as a fixed-size uint8 list, and on the
 same light curves the PS17 frequency-analysis class (:func:`vsbatch.kernels.prewhiten.
 blazhko_analysis`), so the test split reports both methods on the same stars.
@@ -27,6 +27,7 @@ import json
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -54,7 +55,7 @@ from vsbatch.models.blazhko import (
 from vsbatch.represent.phased_image import ImageSpec, as_uint8, phased_images
 from vsbatch.stages.blazhko import DEFAULT_SELECTION
 from vsbatch.stages.clean import clean_partition
-from vsbatch.training.loop import FitConfig, fit
+from vsbatch.training.loop import FitConfig, FitResult, fit
 from vsbatch.training.metrics import evaluate_binary
 from vsbatch.training.requests import EvaluateRequest, Evaluation, TrainRequest
 from vsbatch.training.splits import stratified_split
@@ -219,59 +220,72 @@ def plot_roc(report: dict, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+@dataclass(frozen=True)
+class BlazhkoSettings:
+    """The settings of ``vsbatch train blazhko``: its ``--set`` values over the paper's."""
+
+    spec: ImageSpec
+    learning_rate: float
+    momentum: float
+    gamma: float  # ExponentialLR decay per epoch (not given in the paper)
+    epochs: int
+    batch_size: int
+    patience: int
+    min_epochs: int
+    partition_epochs: int
+    half: bool  # ship float16 weights (and report the metrics of those)
+
+    @classmethod
+    def from_request(cls, request: TrainRequest) -> BlazhkoSettings:
+        """Read and check the request's settings; ``threads`` sets torch's threads here."""
+        p = request.param
+        unknown = set(request.params) - KNOWN_PARAMS
+        if unknown:
+            raise UsageError(
+                f"unknown blazhko settings {sorted(unknown)}; known: {sorted(KNOWN_PARAMS)}"
+            )
+        threads = int(p("threads", 0, int))
+        if threads:
+            torch.set_num_threads(threads)
+        spec = ImageSpec(size=int(p("size", 64, int)))
+        epochs = request.epochs or 50
+        return cls(
+            spec=spec,
+            learning_rate=float(p("learning_rate", 1e-3, float)),
+            momentum=float(p("momentum", 0.9, float)),
+            gamma=float(p("gamma", 0.95, float)),
+            epochs=epochs,
+            batch_size=request.batch_size or 32,
+            patience=int(p("patience", epochs, int)),
+            min_epochs=int(p("min_epochs", 2 * spec.order + 11, int)),
+            partition_epochs=int(p("partition_epochs", 200_000, int)),
+            half=bool(int(p("half", 1, int))),
+        )
+
+
 def train_blazhko(request: TrainRequest) -> Artifact:
     """``vsbatch train blazhko``: shards, 7:2:1 split, the paper's SGD, test-split metrics."""
-    p = request.param
-    unknown = set(request.params) - KNOWN_PARAMS
-    if unknown:
-        raise UsageError(
-            f"unknown blazhko settings {sorted(unknown)}; known: {sorted(KNOWN_PARAMS)}"
-        )
     started = time.perf_counter()
-    threads = int(p("threads", 0, int))
-    if threads:
-        torch.set_num_threads(threads)
-    spec = ImageSpec(size=int(p("size", 64, int)))
-    lr, momentum = float(p("learning_rate", 1e-3, float)), float(p("momentum", 0.9, float))
-    gamma = float(p("gamma", 0.95, float))
-    epochs, batch = request.epochs or 50, request.batch_size or 32
-    min_epochs = int(p("min_epochs", 2 * spec.order + 11, int))
-    table = build_image_table(request.data, spec, label_column=request.label_column,
-                              min_epochs=min_epochs,
-                              partition_epochs=int(p("partition_epochs", 200_000, int)),
+    st = BlazhkoSettings.from_request(request)
+    table = build_image_table(request.data, st.spec, label_column=request.label_column,
+                              min_epochs=st.min_epochs, partition_epochs=st.partition_epochs,
                               cluster=request.cluster, workers=request.workers)  # fmt: skip
     t_images = time.perf_counter() - started
     usable = table.filter(pc.equal(table.column("image_status"), 0))
     y = _labels(usable)
     split = stratified_split(y, SPLIT, request.seed)
-    images = _images(usable, spec.size)
+    images = _images(usable, st.spec.size)
     fingerprint = table_fingerprint(table.drop_columns(["image"]))
-    torch.manual_seed(request.seed)
-    model = blazhko_resnet34()
-    optimiser = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=gamma)
-    config = FitConfig(epochs=epochs, batch_size=batch, seed=request.seed,
-                       patience=int(p("patience", epochs, int)), eval_batch_size=128)  # fmt: skip
-    checkpoint = Path(request.out_dir) / CHECKPOINT_FILE
     tr, va, te = (np.flatnonzero(split == k) for k in range(3))
     print(
         f"train_blazhko: {len(tr)}/{len(va)}/{len(te)} train/validation/test images "
-        f"{spec.size}x{spec.size} ({int(y.sum())} BL), {table.num_rows - usable.num_rows} "
-        f"light curves unusable, images in {t_images:.0f} s",
+        f"{st.spec.size}x{st.spec.size} ({int(y.sum())} BL), "
+        f"{table.num_rows - usable.num_rows} light curves unusable, images in {t_images:.0f} s",
         flush=True,
     )
-    result = fit(
-        model, [(network_input(images[tr]), torch.from_numpy(y[tr]))],
-        (network_input(images[va]), torch.from_numpy(y[va])),
-        loss_fn=nn.CrossEntropyLoss(), optimiser=optimiser, config=config, scheduler=scheduler,
-        log=lambda msg: print(msg, flush=True), checkpoint=checkpoint,
-        resume=request.resume,
-        checkpoint_identity={"data": fingerprint, "size": spec.size, "learning_rate": lr,
-                             "momentum": momentum, "gamma": gamma},
-    )  # fmt: skip
+    result = _fit_resnet(request, st, images, y, tr, va, fingerprint)
     model = result.model
-    half = bool(int(p("half", 1, int)))
-    if half:  # the shipped weights are float16: report the metrics of exactly those weights
+    if st.half:  # the shipped weights are float16: report the metrics of exactly those weights
         half_weights(model).float()
     report = compare_methods(usable.take(pa.array(te)), p_bl(model, images[te], device="cpu"))
     metrics = {**{k: v for k, v in report["cnn"].items() if k in ("ACC", "AUC", "TPR", "TNR")},
@@ -279,48 +293,94 @@ def train_blazhko(request: TrainRequest) -> Artifact:
                "best_epoch": result.best_epoch, "val_loss": result.best_val_loss,
                "stop_reason": result.stop_reason,
                "train_seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
+    training_data = _training_data(request, table, usable, y, (tr, va, te), fingerprint)
+    if st.half:
+        half_weights(model)
+    artifact = save_artifact(
+        model, request.out_dir, name=request.name, kind="blazhko", version="1.0.0",
+        architecture=ARCHITECTURE, representation=_representation(st.spec),
+        class_names=CLASS_NAMES, training_data=training_data, command=request.command,
+        metrics=metrics, training_curve=result.curve,
+        extra=_card_extra(request, st, result, report),
+    )  # fmt: skip
+    model.float()
+    return artifact
+
+
+def _fit_resnet(
+    request: TrainRequest, st: BlazhkoSettings, images: np.ndarray, y: np.ndarray,
+    tr: np.ndarray, va: np.ndarray, fingerprint: str,
+) -> FitResult:  # fmt: skip
+    """The seeded ResNet-34 trained with the paper's SGD and ExponentialLR, checkpointed every
+    epoch into the output folder (resumed from it with ``request.resume``)."""
+    torch.manual_seed(request.seed)
+    model = blazhko_resnet34()
+    optimiser = torch.optim.SGD(model.parameters(), lr=st.learning_rate, momentum=st.momentum)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=st.gamma)
+    config = FitConfig(epochs=st.epochs, batch_size=st.batch_size, seed=request.seed,
+                       patience=st.patience, eval_batch_size=128)  # fmt: skip
+    return fit(
+        model, [(network_input(images[tr]), torch.from_numpy(y[tr]))],
+        (network_input(images[va]), torch.from_numpy(y[va])),
+        loss_fn=nn.CrossEntropyLoss(), optimiser=optimiser, config=config, scheduler=scheduler,
+        log=lambda msg: print(msg, flush=True), checkpoint=Path(request.out_dir) / CHECKPOINT_FILE,
+        resume=request.resume,
+        checkpoint_identity={"data": fingerprint, "size": st.spec.size,
+                             "learning_rate": st.learning_rate, "momentum": st.momentum,
+                             "gamma": st.gamma},
+    )  # fmt: skip
+
+
+def _training_data(
+    request: TrainRequest, table: pa.Table, usable: pa.Table, y: np.ndarray,
+    split: tuple[np.ndarray, np.ndarray, np.ndarray], fingerprint: str,
+) -> dict:  # fmt: skip
+    """The card's ``training_data``: counts per split and survey, the test stars' ids."""
+    tr, va, te = split
     surveys = usable.column("survey").to_pylist() if "survey" in usable.column_names else []
-    training_data = {
+    return {
         "fingerprint": fingerprint,
         "source": str(request.data),
         "n_light_curves": int(table.num_rows),
         "n_usable": int(usable.num_rows),
         "n_bl": int(y.sum()),
-        "n_train": int(len(tr)), "n_validation": int(len(va)), "n_test": int(len(te)),
+        "n_train": len(tr), "n_validation": len(va), "n_test": len(te),
         "by_survey": {s: surveys.count(s) for s in sorted(set(surveys))},
         "test_source_ids": usable.column("source_id").take(pa.array(te)).to_pylist()[:5000],
     }  # fmt: skip
-    if half:
-        half_weights(model)
-    artifact = save_artifact(
-        model, request.out_dir, name=request.name, kind="blazhko", version="1.0.0",
-        architecture=ARCHITECTURE,
-        representation={"name": "phased_image", "module": "vsbatch.represent.phased_image",
-                        **spec.to_dict(), "phase_zero": "maximum light of the Fourier fit",
-                        "frame": "axes fill the figure, no decorations",
-                        "pixel": "ink coverage 0..1 stored as uint8 (x 255), grey to 3 channels",
-                        "fold": "catalog period when given, else the run's period"},
-        class_names=CLASS_NAMES, training_data=training_data, command=request.command,
-        metrics=metrics, training_curve=result.curve,
-        extra={"training_config": {"optimiser": "SGD", "learning_rate": lr, "momentum": momentum,
-                                   "scheduler": f"ExponentialLR(gamma={gamma})",
-                                   "batch_size": batch, "max_epochs": epochs,
-                                   "patience": config.patience, "split": list(SPLIT),
-                                   "seed": request.seed, "loss": "cross-entropy",
-                                   "threads": torch.get_num_threads()},
-               "epochs_total": len(result.curve),
-               "resumed_after_epoch": result.resumed_after_epoch,
-               "checkpoint": f"{CHECKPOINT_FILE} (training state for --resume; not for inference)",
-               "weights_dtype": "float16 conv/linear, float32 batch norm" if half else "float32",
-               "rrab_selection": {**DEFAULT_SELECTION, **({"type_column": p("type_column")}
-                                                          if "type_column" in request.params
-                                                          else {})},
-               "evaluation_test": report,
-               "parameters_note": f"{count_parameters(model)} parameters: torchvision "
-                                  "resnet34(num_classes=2), unmodified"},
-    )  # fmt: skip
-    model.float()
-    return artifact
+
+
+def _representation(spec: ImageSpec) -> dict:
+    """The card's ``representation``: the phased image and how it is drawn."""
+    return {"name": "phased_image", "module": "vsbatch.represent.phased_image",
+            **spec.to_dict(), "phase_zero": "maximum light of the Fourier fit",
+            "frame": "axes fill the figure, no decorations",
+            "pixel": "ink coverage 0..1 stored as uint8 (x 255), grey to 3 channels",
+            "fold": "catalog period when given, else the run's period"}  # fmt: skip
+
+
+def _card_extra(
+    request: TrainRequest, st: BlazhkoSettings, result: FitResult, report: dict
+) -> dict:
+    """The card's training configuration, epochs, weight format, RRab selection and the test
+    comparison with PS17."""
+    p = request.param
+    type_column = {"type_column": p("type_column")} if "type_column" in request.params else {}
+    return {"training_config": {"optimiser": "SGD", "learning_rate": st.learning_rate,
+                                "momentum": st.momentum,
+                                "scheduler": f"ExponentialLR(gamma={st.gamma})",
+                                "batch_size": st.batch_size, "max_epochs": st.epochs,
+                                "patience": st.patience, "split": list(SPLIT),
+                                "seed": request.seed, "loss": "cross-entropy",
+                                "threads": torch.get_num_threads()},
+            "epochs_total": len(result.curve),
+            "resumed_after_epoch": result.resumed_after_epoch,
+            "checkpoint": f"{CHECKPOINT_FILE} (training state for --resume; not for inference)",
+            "weights_dtype": "float16 conv/linear, float32 batch norm" if st.half else "float32",
+            "rrab_selection": {**DEFAULT_SELECTION, **type_column},
+            "evaluation_test": report,
+            "parameters_note": f"{count_parameters(result.model)} parameters: torchvision "
+                               "resnet34(num_classes=2), unmodified"}  # fmt: skip
 
 
 def evaluate_blazhko(artifact: Artifact, request: EvaluateRequest) -> Evaluation:

@@ -1,10 +1,10 @@
-"""Training and evaluation of the variable-type classifiers (issue 5): ``cnn-lstm``,
-``dmdt-cnn``, ``hybrid`` on light curves and ``catalog-cnn-lstm`` on catalogue parameters.
+"""Training and evaluation of the variable-type classifiers: ``cnn-lstm``, ``dmdt-cnn``,
+``hybrid`` on light curves and ``catalog-cnn-lstm`` on catalog parameters.
 
-As the seeds (thesis Table 1, Bassi et al. Sect. 5): Adam with learning rate 2e-4, softmax
-cross-entropy, classes weighted by inverse frequency ("weights assigned in accordance with the
-numbers of the light curves"), a stratified 60/20/20 train/validation/test split. Optional,
-as the thesis's balanced sets: ``cap=N`` keeps at most N sources per class (a seeded sample)
+As Carraro 2025 (Table 1) and Bassi et al. 2021 (Sect. 5): Adam with learning rate 2e-4,
+softmax cross-entropy, classes weighted by inverse frequency ("weights assigned in accordance
+with the numbers of the light curves"), a stratified 60/20/20 train/validation/test split.
+Optional, as Carraro's balanced sets: ``cap=N`` keeps at most N sources per class (a seeded sample)
 before splitting. ``--folds k`` adds stratified k-fold cross-validation: fold f is the test
 set, fold f+1 the validation set, the rest trains (60/20/20 again for k = 5); its mean and
 standard deviation go into the card. The shipped weights are those of the 60/20/20 model at
@@ -20,7 +20,7 @@ Settings (``--set key=value``): layout (compact | pooled | exact, see
 lr, patience, weighting (inverse | none), cap, label_map, classes, cv_epochs, threads, bands
 (comma list; default all bands of the data, sorted), length, mag_clip, min_points
 (sequences), binning (mahabal | fd), bins (``90x53``), max_pairs, image_normalisation (max |
-mahabal; images), n_points, period_channel (catalogue curves), time_layouts (batches per
+mahabal; images), n_points, period_channel (catalog curves), time_layouts (batches per
 layout to time, 0: off), min_epochs, ranks (data-parallel ranks, see below).
 
 Data parallel, as NN-FAP (:mod:`vsbatch.training.loop`): ``--workers N`` trains every model
@@ -49,6 +49,7 @@ from torch import nn
 
 from vsbatch.cluster import ClusterSpec, Runner, open_runner
 from vsbatch.errors import UsageError
+from vsbatch.failures import FailureLog
 from vsbatch.io.catalog import write_json_atomic, write_parquet_atomic
 from vsbatch.io.catalog_tables import read_catalog_parameters
 from vsbatch.models.artifacts import Artifact, save_artifact, table_fingerprint
@@ -70,7 +71,15 @@ from vsbatch.stages.classify import (
     predict_proba,
     source_inputs,
 )
-from vsbatch.training.loop import FitConfig, FitResult, Inputs, fit, rank_process_group
+from vsbatch.stages.clean import clean_partition
+from vsbatch.training.loop import (
+    FitConfig,
+    FitResult,
+    Inputs,
+    fit,
+    predict,
+    rank_process_group,
+)
 from vsbatch.training.multiclass import multiclass_metrics, plot_confusion, summarise_folds
 from vsbatch.training.requests import EvaluateRequest, Evaluation, TrainRequest
 from vsbatch.training.splits import stratified_folds, stratified_split
@@ -195,7 +204,7 @@ class LabelledInputs:
 
 def representation_for(cfg: ClassifierConfig) -> dict:
     """The card's ``representation``: what :func:`vsbatch.stages.classify.source_inputs` (or
-    the catalogue curve) builds, with every parameter."""
+    the catalog curve) builds, with every parameter."""
     if cfg.kind == CATALOG_KIND:
         return {
             "name": "reconstructed_curve",
@@ -236,9 +245,6 @@ def classifier_shard(
 ) -> pa.Table:
     """Shard rows of one partition (``build_shards``' ``make_shard``): per usable source its
     id, label and inputs (``x0``, ``x1`` as fixed-size float32 lists, row-major)."""
-    from vsbatch.failures import FailureLog
-    from vsbatch.stages.clean import clean_partition
-
     clean = clean_partition(table, partition, min_epochs, (label_column,), FailureLog(partition))
     seg = clean.segments
     codes = pc.dictionary_encode(seg.column("source_id")).combine_chunks()
@@ -322,8 +328,8 @@ def _input_shapes(rep: dict) -> list[tuple[int, ...]]:
 def load_catalog_inputs(
     data: str, cfg: ClassifierConfig, representation: dict, label_column: str
 ) -> LabelledInputs:
-    """Reconstructed curves of the labelled catalogue rows with a period and an amplitude,
-    after the label map, ``classes`` and ``cap`` (a 400,000-row catalogue is capped before
+    """Reconstructed curves of the labelled catalog rows with a period and an amplitude,
+    after the label map, ``classes`` and ``cap`` (a 400,000-row catalog is capped before
     any curve is built)."""
     table = read_catalog_parameters(data)
     if label_column not in table.column_names:
@@ -508,8 +514,6 @@ def _fit_rank_task(
 
 
 def _probabilities(model: nn.Module, x: tuple[np.ndarray, ...], idx: np.ndarray) -> np.ndarray:
-    from vsbatch.training.loop import predict
-
     logits = predict(model, _tensors(x, idx), batch_size=1024).double()
     return torch.softmax(logits, dim=1).numpy()
 
@@ -621,6 +625,56 @@ def train_classifier(
     """
     say = log or (lambda _m: None)
     world = max(1, int(workers))
+    cfg, spec = _run_settings(data, cfg, cluster, world)
+    dev = resolve_device(device)
+    rep = representation_for(cfg)
+    t0 = time.perf_counter()
+    data_in = _load_inputs(data, cfg, rep, label_column, spec)
+    load_seconds = time.perf_counter() - t0
+    tset = _training_set(data, data_in, cfg)
+    say(
+        f"{cfg.kind}: {len(tset.y)} sources {tset.counts}, {data_in.n_unusable} unusable, inputs "
+        f"{[a.shape[1:] for a in tset.x]}, {load_seconds:.1f} s to build, device {dev}, "
+        f"{cfg.ranks} rank(s) on {world} process(es)"
+    )
+    archs = _architectures(cfg, tset.x, len(tset.class_names))
+    arch = archs[cfg.layout]
+    fitted = _fit_with_cv(tset, arch, cfg, dev, say, spec if world > 1 else None)
+    metrics = _card_metrics(tset, fitted)
+    extra = _card_extra(cfg, label_column, dev, world, load_seconds, fitted, archs)
+    if cfg.time_layouts:
+        extra["layout_timing"] = measure_layouts(tset.x, tset.y, cfg, archs, cfg.time_layouts)
+    return save_artifact(
+        fitted.result.model,
+        out_dir,
+        name=name or cfg.kind,
+        kind=cfg.kind,
+        version=version,
+        architecture=arch,
+        representation=rep,
+        class_names=tset.class_names,
+        training_data={
+            "source": str(data),
+            "fingerprint": data_in.fingerprint,
+            "n_sources": len(tset.y),
+            "class_counts": tset.counts,
+            "n_unusable": data_in.n_unusable,
+            "n_train": len(fitted.train),
+            "n_validation": len(fitted.validation),
+            "n_test": len(fitted.test),
+        },
+        command=command,
+        metrics=metrics,
+        training_curve=fitted.result.curve,
+        extra=extra,
+    )
+
+
+def _run_settings(
+    data: str, cfg: ClassifierConfig, cluster: str, world: int
+) -> tuple[ClassifierConfig, ClusterSpec]:
+    """The configuration as trained (ranks from the workers, bands from the data when not
+    given) and the cluster; sets torch's threads and deterministic algorithms."""
     if world > 1 and cfg.ranks not in (1, world):
         raise UsageError(f"--workers {world} trains {world} ranks; ranks={cfg.ranks} differs")
     cfg = replace(cfg, ranks=max(world, cfg.ranks))
@@ -628,53 +682,103 @@ def train_classifier(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    dev = resolve_device(device)
     if cfg.kind != CATALOG_KIND and not cfg.bands:
         cfg = ClassifierConfig(**{**asdict(cfg), "bands": _bands_of(data)})
-    rep = representation_for(cfg)
-    t0 = time.perf_counter()
+    return cfg, spec
+
+
+def _load_inputs(
+    data: str, cfg: ClassifierConfig, representation: dict, label_column: str, spec: ClusterSpec
+) -> LabelledInputs:
+    """Inputs of a catalog-parameters table (``catalog-cnn-lstm``) or of a light-curve catalog
+    (the other kinds, shards built on ``spec``)."""
     if cfg.kind == CATALOG_KIND:
-        data_in = load_catalog_inputs(data, cfg, rep, label_column)
-    else:
-        data_in = load_light_curve_inputs(data, cfg, rep, label_column, spec)
-    load_seconds = time.perf_counter() - t0
+        return load_catalog_inputs(data, cfg, representation, label_column)
+    return load_light_curve_inputs(data, cfg, representation, label_column, spec)
+
+
+@dataclass(frozen=True)
+class _TrainingSet:
+    """The sources a classifier trains on: inputs, class indices and class names."""
+
+    x: tuple[np.ndarray, ...]
+    y: np.ndarray  # int64 index into class_names
+    class_names: list[str]  # sorted labels
+    counts: dict[str, int]  # sources per class
+
+
+def _training_set(data: str, data_in: LabelledInputs, cfg: ClassifierConfig) -> _TrainingSet:
+    """The rows kept by ``classes`` and ``cap``, with at least two classes."""
     rows = select_rows(data_in.labels, cfg)
-    x = tuple(a[rows] for a in data_in.x)
     labels = data_in.labels[rows]
     class_names = sorted(set(labels))
     if len(class_names) < 2:
         raise UsageError(f"{data}: need at least two classes, got {class_names}")
-    y = np.searchsorted(class_names, labels).astype(np.int64)
-    counts = {c: int((labels == c).sum()) for c in class_names}
-    say(
-        f"{cfg.kind}: {len(y)} sources {counts}, {data_in.n_unusable} unusable, inputs "
-        f"{[a.shape[1:] for a in x]}, {load_seconds:.1f} s to build, device {dev}, "
-        f"{cfg.ranks} rank(s) on {world} process(es)"
+    return _TrainingSet(
+        x=tuple(a[rows] for a in data_in.x),
+        y=np.searchsorted(class_names, labels).astype(np.int64),
+        class_names=class_names,
+        counts={c: int((labels == c).sum()) for c in class_names},
     )
+
+
+def _architectures(
+    cfg: ClassifierConfig, x: tuple[np.ndarray, ...], n_classes: int
+) -> dict[str, dict]:
+    """The architecture of every layout for these inputs (the card lists their sizes)."""
+    model = KIND_MODELS[cfg.kind]
     shapes = dict(
-        sequence_channels=x[0].shape[2] if KIND_MODELS[cfg.kind] != "DmdtCnn" else 0,
-        image_channels=x[-1].shape[1] if KIND_MODELS[cfg.kind] != "CnnLstm" else 0,
-        image_shape=tuple(x[-1].shape[2:]) if KIND_MODELS[cfg.kind] != "CnnLstm" else (0, 0),
+        sequence_channels=x[0].shape[2] if model != "DmdtCnn" else 0,
+        image_channels=x[-1].shape[1] if model != "CnnLstm" else 0,
+        image_shape=tuple(x[-1].shape[2:]) if model != "CnnLstm" else (0, 0),
     )
     dropout = {} if cfg.dropout is None else {"dropout": cfg.dropout}
-    archs = {
-        lay: architecture_for(KIND_MODELS[cfg.kind], lay, len(class_names), **shapes) | dropout
-        for lay in LAYOUTS
-    }
-    arch = archs[cfg.layout]
+    return {lay: architecture_for(model, lay, n_classes, **shapes) | dropout for lay in LAYOUTS}
 
-    with contextlib.ExitStack() as stack:
-        runner = stack.enter_context(open_runner(spec)) if world > 1 else None
-        metrics: dict = {}
+
+@dataclass(frozen=True)
+class _FittedClassifier:
+    """The shipped model (60/20/20 split), its split and the cross-validation behind it."""
+
+    result: FitResult
+    train: np.ndarray  # row indices
+    validation: np.ndarray
+    test: np.ndarray
+    cv: dict | None  # the card's ``metrics.cv`` (None without --folds)
+    cv_seconds: float
+
+
+def _fit_with_cv(
+    tset: _TrainingSet,
+    architecture: dict,
+    cfg: ClassifierConfig,
+    device: torch.device,
+    say: Callable[[str], None],
+    workers: ClusterSpec | None,
+) -> _FittedClassifier:
+    """Cross-validation (with ``cfg.folds``), then the model trained on the seeded 60/20/20
+    split; data-parallel on a runner of ``workers`` when given."""
+    x, y = tset.x, tset.y
+    runs_on = open_runner(workers) if workers is not None else contextlib.nullcontext()
+    with runs_on as runner:
         t_cv = time.perf_counter()
+        cv = None
         if cfg.folds:
-            metrics["cv"] = cross_validate(x, y, arch, cfg, class_names, dev, say, runner)
+            cv = cross_validate(x, y, architecture, cfg, tset.class_names, device, say, runner)
         cv_seconds = time.perf_counter() - t_cv
         split = stratified_split(y, SPLIT, cfg.seed)
         tr, va, te = (np.flatnonzero(split == k) for k in range(3))
-        res = train_once(x, y, tr, va, arch, cfg, cfg.epochs, dev, log=say, runner=runner)
-    metrics["test"] = multiclass_metrics(y[te], _probabilities(res.model, x, te), class_names)
-    metrics["validation"] = multiclass_metrics(y[va], _probabilities(res.model, x, va), class_names)
+        res = train_once(x, y, tr, va, architecture, cfg, cfg.epochs, device, say, runner)
+    return _FittedClassifier(res, tr, va, te, cv, cv_seconds)
+
+
+def _card_metrics(tset: _TrainingSet, fitted: _FittedClassifier) -> dict:
+    """Test and validation metrics of the shipped model, with the cross-validation summary."""
+    x, y, names, res = tset.x, tset.y, tset.class_names, fitted.result
+    te, va = fitted.test, fitted.validation
+    metrics: dict = {} if fitted.cv is None else {"cv": fitted.cv}
+    metrics["test"] = multiclass_metrics(y[te], _probabilities(res.model, x, te), names)
+    metrics["validation"] = multiclass_metrics(y[va], _probabilities(res.model, x, va), names)
     metrics.update(
         accuracy=metrics["test"]["accuracy"],
         macro_f1=metrics["test"]["macro_f1"],
@@ -682,57 +786,45 @@ def train_classifier(
         stop_reason=res.stop_reason,
         split="stratified 60/20/20 by source; headline numbers on the test 20 %",
     )
-    if "cv" in metrics:
+    if fitted.cv is not None:
         metrics.update(
-            cv_accuracy_mean=metrics["cv"]["accuracy"]["mean"],
-            cv_accuracy_std=metrics["cv"]["accuracy"]["std"],
-            cv_macro_f1_mean=metrics["cv"]["macro_f1"]["mean"],
-            cv_macro_f1_std=metrics["cv"]["macro_f1"]["std"],
+            cv_accuracy_mean=fitted.cv["accuracy"]["mean"],
+            cv_accuracy_std=fitted.cv["accuracy"]["std"],
+            cv_macro_f1_mean=fitted.cv["macro_f1"]["mean"],
+            cv_macro_f1_std=fitted.cv["macro_f1"]["std"],
         )
-    extra = {
+    return metrics
+
+
+def _card_extra(
+    cfg: ClassifierConfig,
+    label_column: str,
+    device: torch.device,
+    world: int,
+    load_seconds: float,
+    fitted: _FittedClassifier,
+    architectures: dict[str, dict],
+) -> dict:
+    """The card's configuration, timing, data-parallel layout and size of every layout."""
+    res = fitted.result
+    return {
         "training_config": asdict(cfg),
         "label_map": cfg.label_map,
         "label_column": label_column,
-        "device": str(dev),
+        "device": str(device),
         "torch_threads": torch.get_num_threads(),
         "timing": {
             "inputs_seconds": round(load_seconds, 1),
             "train_seconds": res.seconds,
-            "cv_seconds": round(cv_seconds, 1),
+            "cv_seconds": round(fitted.cv_seconds, 1),
             "seconds_per_epoch": round(res.seconds / max(len(res.curve), 1), 2),
         },
         "layout": cfg.layout,
         "data_parallel": {"ranks": cfg.ranks, "processes": world},
         "parameters_by_layout": {
-            lay: count_parameters(build_classifier(a)) for lay, a in archs.items()
+            lay: count_parameters(build_classifier(a)) for lay, a in architectures.items()
         },
     }
-    if cfg.time_layouts:
-        extra["layout_timing"] = measure_layouts(x, y, cfg, archs, cfg.time_layouts)
-    return save_artifact(
-        res.model,
-        out_dir,
-        name=name or cfg.kind,
-        kind=cfg.kind,
-        version=version,
-        architecture=arch,
-        representation=rep,
-        class_names=class_names,
-        training_data={
-            "source": str(data),
-            "fingerprint": data_in.fingerprint,
-            "n_sources": len(y),
-            "class_counts": counts,
-            "n_unusable": data_in.n_unusable,
-            "n_train": len(tr),
-            "n_validation": len(va),
-            "n_test": len(te),
-        },
-        command=command,
-        metrics=metrics,
-        training_curve=res.curve,
-        extra=extra,
-    )
 
 
 def train_classifier_request(request: TrainRequest) -> Artifact:
@@ -781,13 +873,9 @@ def evaluate_classifier(
             "bins": tuple(card["training_config"]["bins"]),
         }
     )
-    rep = card["representation"]
-    if card["kind"] == CATALOG_KIND:
-        data_in = load_catalog_inputs(data, cfg, rep, label_column)
-    else:
-        data_in = load_light_curve_inputs(
-            data, cfg, rep, label_column, ClusterSpec(cluster=cluster)
-        )
+    data_in = _load_inputs(
+        data, cfg, card["representation"], label_column, ClusterSpec(cluster=cluster)
+    )
     class_names = list(card["class_names"])
     rows = select_rows(data_in.labels, cfg)
     if split == "test":

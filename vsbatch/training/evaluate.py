@@ -1,9 +1,9 @@
-"""NN-FAP against the Baluev FAP on the same light curves (seeds/003 Sect. 4, Table 1).
+"""NN-FAP against the Baluev FAP on the same light curves (Miller et al. 2022 Sect. 4, Table 1).
 
 Both methods look at the same candidate: the best generalised Lomb-Scargle peak from
 :func:`vsbatch.period_backends.search_periods` (its Baluev FAP is the classical answer, and
 NN-FAP verifies the fold at that period), unless ``fold`` names a period column (e.g. a
-catalogue period) for NN-FAP. Scores for the ROC grow with periodicity: ``P(periodic) =
+catalog period) for NN-FAP. Scores for the ROC grow with periodicity: ``P(periodic) =
 1 - NN-FAP`` and ``-log10 FAP_Baluev``. Curves NN-FAP cannot score (too few points) are left
 out of both methods, so both AUCs are on exactly the same curves.
 
@@ -26,8 +26,8 @@ import pyarrow as pa
 from vsbatch.errors import UsageError
 from vsbatch.kernels.status import KernelStatus
 from vsbatch.models.artifacts import Artifact
-from vsbatch.models.nnfap import predict_nnfap
-from vsbatch.period_backends import search_periods
+from vsbatch.models.nnfap import NnfapPrediction, predict_nnfap
+from vsbatch.period_backends import PeriodSearchResult, search_periods
 from vsbatch.represent.nnfap import ALIAS_WINDOW_POWER, MIN_CYCLES, light_curves_from_table
 from vsbatch.training.data import read_labelled
 from vsbatch.training.metrics import evaluate_binary
@@ -84,46 +84,23 @@ def evaluate_nnfap(
         else labels
     )
     search = search_periods(lcs, backend=backend, maximum_frequency=maximum_frequency)
-    frequency = search.frequency.copy()
-    fold_source = np.full(lcs.n_segments, "gls", dtype=object)
-    if fold != "gls":
-        period = keys.column(fold).to_numpy(zero_copy_only=False).astype(float)
-        given = np.isfinite(period) & (period > 0)
-        frequency[given] = 1.0 / period[given]
-        fold_source[given] = fold
+    frequency, fold_source = _fold_frequency(search, keys, fold)
     pred = predict_nnfap(artifact, lcs, frequency, batch_size=batch_size, device=device)
     scored = pred.status == KernelStatus.OK
     p = np.where(scored, pred.p_periodic, np.nan)
     baluev = np.where(scored, -search.log10_fap, np.nan)
-    # the paper's advice (Sect. 3.2): a fold with fewer than two cycles verifies nothing;
-    # "alias" extends it to folds that are spectral-window aliases of such a fold
-    rules = {
-        "paper_cycles": (
-            pred.n_cycles < MIN_CYCLES,
-            f"baseline x frequency < {MIN_CYCLES:g} -> FAP = 1 (both methods)",
-        ),
-        "alias_cycles": (
-            pred.few_cycles,
-            f"fewer than {MIN_CYCLES:g} cycles, or a spectral-window peak >= "
-            f"{ALIAS_WINDOW_POWER} within {MIN_CYCLES:g}/T of the fold frequency -> FAP = 1",
-        ),
-    }
+    unscored = np.unique(np.array(pred.reasons())[~scored], return_counts=True)
     report = {
         "model": artifact.version_tag,
         "fold": fold,
         "n_curves": int(lcs.n_segments),
         "n_scored": int(scored.sum()),
-        "n_unscored": {
-            r: int(c)
-            for r, c in zip(
-                *np.unique(np.array(pred.reasons())[~scored], return_counts=True), strict=True
-            )  # fmt: skip
-        },
+        "n_unscored": {r: int(c) for r, c in zip(*unscored, strict=True)},
         "nnfap": evaluate_binary(y, p, threshold=NNFAP_THRESHOLD),
         "baluev": evaluate_binary(y, baluev, threshold=BALUEV_THRESHOLD),
         "rules": {
             key: _rule(y, p, baluev, few & scored, text, groups)
-            for key, (few, text) in rules.items()
+            for key, (few, text) in _cycle_rules(pred).items()
         },
         "thresholds": {"nnfap": "NN-FAP <= 0.5", "baluev": "FAP_Baluev < 1e-2"},
         "groups": _groups(y, groups, p, baluev),
@@ -136,28 +113,80 @@ def evaluate_nnfap(
             "group": pa.array(groups),
             "is_periodic": pa.array(y),
             "n_obs": pa.array(lcs.counts.astype(np.int32)),
-            "n_points": pa.array(pred.n_points),
-            "gls_period": pa.array(search.period),
-            "fold_period": pa.array(1.0 / frequency),
-            "fold_source": pa.array(fold_source.astype(str)),
-            "n_cycles": pa.array(pred.n_cycles),
-            "alias_window": pa.array(pred.alias_window),
-            "few_cycles": pa.array(pred.few_cycles),
-            "nnfap_fap": pa.array(pred.fap),
-            "nnfap_p_periodic": pa.array(pred.p_periodic),
-            "log10_fap_baluev": pa.array(search.log10_fap),
-            "status": pa.array(pred.status),
+            **_fold_columns(pred, search, frequency, fold_source),
         }
     )
-    json_path = png_path = None
-    if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        json_path = out / "nnfap_eval.json"
-        json_path.write_text(json.dumps(_finite(report), indent=2) + "\n")
-        png_path = out / "nnfap_roc.png"
-        plot_roc(report, png_path, title)
+    json_path, png_path = _write_report(report, out_dir, title)
     return NnfapEvaluation(report, per_curve, json_path, png_path)
+
+
+def _fold_frequency(
+    search: PeriodSearchResult, keys: pa.Table, fold: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The frequency NN-FAP folds each curve at and where it came from: the GLS best peak, or
+    the ``fold`` period column where that holds a positive period."""
+    frequency = search.frequency.copy()
+    fold_source = np.full(len(frequency), "gls", dtype=object)
+    if fold != "gls":
+        period = keys.column(fold).to_numpy(zero_copy_only=False).astype(float)
+        given = np.isfinite(period) & (period > 0)
+        frequency[given] = 1.0 / period[given]
+        fold_source[given] = fold
+    return frequency, fold_source
+
+
+def _cycle_rules(pred: NnfapPrediction) -> dict[str, tuple[np.ndarray, str]]:
+    """The paper's advice (Miller et al. 2022 Sect. 3.2): a fold with fewer than two cycles
+    verifies nothing; ``alias_cycles`` extends it to folds that are spectral-window aliases of
+    such a fold. Per rule: the flagged curves and what the rule does."""
+    return {
+        "paper_cycles": (
+            pred.n_cycles < MIN_CYCLES,
+            f"baseline x frequency < {MIN_CYCLES:g} -> FAP = 1 (both methods)",
+        ),
+        "alias_cycles": (
+            pred.few_cycles,
+            f"fewer than {MIN_CYCLES:g} cycles, or a spectral-window peak >= "
+            f"{ALIAS_WINDOW_POWER} within {MIN_CYCLES:g}/T of the fold frequency -> FAP = 1",
+        ),
+    }
+
+
+def _fold_columns(
+    pred: NnfapPrediction,
+    search: PeriodSearchResult,
+    frequency: np.ndarray,
+    fold_source: np.ndarray,
+) -> dict[str, pa.Array]:
+    """Per-curve columns of the fold, NN-FAP's scores and the Baluev FAP."""
+    return {
+        "n_points": pa.array(pred.n_points),
+        "gls_period": pa.array(search.period),
+        "fold_period": pa.array(1.0 / frequency),
+        "fold_source": pa.array(fold_source.astype(str)),
+        "n_cycles": pa.array(pred.n_cycles),
+        "alias_window": pa.array(pred.alias_window),
+        "few_cycles": pa.array(pred.few_cycles),
+        "nnfap_fap": pa.array(pred.fap),
+        "nnfap_p_periodic": pa.array(pred.p_periodic),
+        "log10_fap_baluev": pa.array(search.log10_fap),
+        "status": pa.array(pred.status),
+    }
+
+
+def _write_report(
+    report: dict, out_dir: str | Path | None, title: str
+) -> tuple[Path | None, Path | None]:
+    """``nnfap_eval.json`` and ``nnfap_roc.png`` in ``out_dir``; nothing without one."""
+    if out_dir is None:
+        return None, None
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "nnfap_eval.json"
+    json_path.write_text(json.dumps(_finite(report), indent=2) + "\n")
+    png_path = out / "nnfap_roc.png"
+    plot_roc(report, png_path, title)
+    return json_path, png_path
 
 
 def _groups(y: np.ndarray, groups: np.ndarray, p: np.ndarray, baluev: np.ndarray) -> dict:
@@ -165,7 +194,7 @@ def _groups(y: np.ndarray, groups: np.ndarray, p: np.ndarray, baluev: np.ndarray
     out = {}
     for g in sorted(set(groups.tolist())):
         mine = groups == g
-        cls = int(round(y[mine].mean()))
+        cls = round(float(y[mine].mean()))
         other = y != cls
         sel = mine | other
         ok = np.isfinite(p[mine])

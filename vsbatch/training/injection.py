@@ -1,4 +1,4 @@
-"""Synthetic NN-FAP training curves injected into real cadences (Miller et al., seeds/003 Sect. 3).
+"""Synthetic NN-FAP training curves injected into real cadences (Miller et al. 2022 Sect. 3).
 
 Periodic curves (Sect. 3.2): keep only the time stamps of a real light curve, inject one of the
 paper's shapes (types 1-5, Eqs. 1-4), give every point an error looked up among real
@@ -52,6 +52,7 @@ import pyarrow as pa
 
 from vsbatch.kernels.arrays import LightCurves
 from vsbatch.kernels.stats import variability_stats
+from vsbatch.period_backends import search_periods
 from vsbatch.represent.nnfap import light_curves_from_table
 
 PERIODIC_TYPES = (1, 2, 3, 4, 5)
@@ -321,9 +322,10 @@ def make_nnfap_training_set(
     """Seeded synthetic periodic and aperiodic light curves on the cadences of ``cadences``.
 
     Why: NN-FAP is trained on shapes injected into real time stamps with real error
-    distributions (seeds/003 Sect. 3). ``cadences`` is an ordinary long table (source_id, time,
-    mag, mag_err[, band]); each (source, band) with at least ``min_epochs`` epochs over more than
-    0.2 d is a template (runs longer than ``max_epochs`` are cut to a random contiguous window).
+    distributions (Miller et al. 2022 Sect. 3). ``cadences`` is an ordinary long table
+    (source_id, time, mag, mag_err[, band]); each (source, band) with at least ``min_epochs``
+    epochs over more than 0.2 d is a template (runs longer than ``max_epochs`` are cut to a
+    random contiguous window).
     Periodic curves are split evenly over types 1-5, aperiodic ones over ``aperiodic_kinds``
     (the paper's shuffled and inflated by default; ``"stochastic"`` adds red noise).
 
@@ -333,13 +335,7 @@ def make_nnfap_training_set(
     (injected peak-to-peak, mag), snr (amplitude / median error), template_id. The same
     arguments give the same table.
     """
-    if n_curves < 1:
-        raise ValueError("n_curves must be >= 1")
-    if aperiodic_fold not in ("gls", "random"):
-        raise ValueError("aperiodic_fold must be 'gls' or 'random'")
-    unknown = set(aperiodic_kinds) - set(APERIODIC_KINDS)
-    if unknown or not aperiodic_kinds:
-        raise ValueError(f"aperiodic_kinds must be taken from {APERIODIC_KINDS}")
+    _check_arguments(n_curves, aperiodic_fold, aperiodic_kinds)
     rng = np.random.default_rng(seed)
     tpl = _templates(cadences, min_epochs, 2 * MIN_PERIOD)
     cfg = {
@@ -349,49 +345,73 @@ def make_nnfap_training_set(
         "period_distribution": period_distribution,
         "error_draw": error_draw,
     }
-    n_periodic = int(round(n_curves * periodic_fraction))
+    kinds = _curve_kinds(n_curves, periodic_fraction, aperiodic_kinds, rng)
+    curves = [_draw_curve(tpl, kind, rng, cfg) for kind in kinds]
+    fold = _fold_periods(curves, rng, aperiodic_fold, period_distribution)
+    return _to_table(curves, fold, id_prefix, seed)
+
+
+def _check_arguments(n_curves: int, aperiodic_fold: str, aperiodic_kinds: tuple[str, ...]) -> None:
+    if n_curves < 1:
+        raise ValueError("n_curves must be >= 1")
+    if aperiodic_fold not in ("gls", "random"):
+        raise ValueError("aperiodic_fold must be 'gls' or 'random'")
+    unknown = set(aperiodic_kinds) - set(APERIODIC_KINDS)
+    if unknown or not aperiodic_kinds:
+        raise ValueError(f"aperiodic_kinds must be taken from {APERIODIC_KINDS}")
+
+
+def _curve_kinds(
+    n_curves: int,
+    periodic_fraction: float,
+    aperiodic_kinds: tuple[str, ...],
+    rng: np.random.Generator,
+) -> list[str | int]:
+    """The kind of every curve in a seeded order: periodic types 1-5 and the aperiodic kinds,
+    each set split evenly."""
+    n_periodic = round(float(n_curves * periodic_fraction))
     kinds: list[str | int] = [PERIODIC_TYPES[j % 5] for j in range(n_periodic)]
     kinds += [aperiodic_kinds[j % len(aperiodic_kinds)] for j in range(n_curves - n_periodic)]
-    kinds = [kinds[j] for j in rng.permutation(n_curves)]
-    curves: list[_Curve] = []
-    for kind in kinds:
-        if isinstance(kind, int):
-            curves.append(_periodic(tpl, int(rng.integers(tpl.lcs.n_segments)), kind, rng, cfg))
-        elif kind == "shuffled":
-            ptype = PERIODIC_TYPES[int(rng.integers(5))]
-            c = _periodic(tpl, int(rng.integers(tpl.lcs.n_segments)), ptype, rng, cfg)
-            perm = rng.permutation(c.time.size)
-            curves.append(
-                _Curve(
-                    c.time,
-                    c.mag[perm],
-                    c.err[perm],
-                    c.band,
-                    c.template_id,
-                    "shuffled",
-                    np.nan,
-                    c.amplitude,
-                    c.snr,
-                )
-            )
-        elif kind == "inflated":
-            curves.append(_inflated(tpl, rng, cfg))
-        else:
-            curves.append(_stochastic(tpl, rng, cfg))
+    return [kinds[j] for j in rng.permutation(n_curves)]
 
+
+def _shuffled(tpl: _Templates, rng: np.random.Generator, cfg: dict) -> _Curve:
+    """A synthetic periodic curve of a random type with its (mag, err) pairs permuted over its
+    time stamps (Miller et al. 2022 Sect. 3.3 a)."""
+    ptype = PERIODIC_TYPES[int(rng.integers(5))]
+    c = _periodic(tpl, int(rng.integers(tpl.lcs.n_segments)), ptype, rng, cfg)
+    perm = rng.permutation(c.time.size)
+    return _Curve(c.time, c.mag[perm], c.err[perm], c.band, c.template_id, "shuffled", np.nan,
+                  c.amplitude, c.snr)  # fmt: skip
+
+
+def _draw_curve(tpl: _Templates, kind: str | int, rng: np.random.Generator, cfg: dict) -> _Curve:
+    """One synthetic curve of ``kind``: a periodic type (int) or an aperiodic kind (str)."""
+    if isinstance(kind, int):
+        return _periodic(tpl, int(rng.integers(tpl.lcs.n_segments)), kind, rng, cfg)
+    if kind == "shuffled":
+        return _shuffled(tpl, rng, cfg)
+    if kind == "inflated":
+        return _inflated(tpl, rng, cfg)
+    return _stochastic(tpl, rng, cfg)
+
+
+def _fold_periods(
+    curves: list[_Curve], rng: np.random.Generator, aperiodic_fold: str, distribution: str
+) -> np.ndarray:
+    """The ``train_fold_period`` of every curve: the true period of periodic curves; for
+    aperiodic ones a drawn period (``"random"``) or their best GLS period (``"gls"``)."""
     fold = np.array([c.true_period for c in curves])
     aperiodic = np.flatnonzero(~np.isfinite(fold))
     if aperiodic.size and aperiodic_fold == "random":
         for j in aperiodic:
-            fold[j] = _period(rng, float(np.ptp(curves[j].time)), period_distribution)
+            fold[j] = _period(rng, float(np.ptp(curves[j].time)), distribution)
     elif aperiodic.size:
-        from vsbatch.period_backends import search_periods
-
         sub = LightCurves.from_segments(
             [(curves[j].time, curves[j].mag, curves[j].err) for j in aperiodic]
         )
         fold[aperiodic] = search_periods(sub).period
-    return _to_table(curves, fold, id_prefix, seed)
+    return fold
 
 
 def _to_table(curves: list[_Curve], fold: np.ndarray, prefix: str, seed: int) -> pa.Table:

@@ -123,6 +123,107 @@ def _rank_order(n: int, seed: int, epoch: int, rank: int, keep: int) -> torch.Te
     return torch.randperm(n, generator=gen)[:keep]
 
 
+def _rows_per_rank(
+    train: Sequence[tuple[Inputs, torch.Tensor]], distributed: tuple[int, int] | None
+) -> int:
+    """Training rows every rank takes per epoch: the smallest rank's count (over all processes
+    under DDP), so that all ranks take the same number of equal-sized steps."""
+    sizes = torch.tensor([_length(x) for x, _ in train], dtype=torch.int64)
+    per_rank = int(sizes.min())
+    if distributed is not None:
+        import torch.distributed as dist
+
+        shared = sizes.clone()
+        dist.all_reduce(shared, op=dist.ReduceOp.MIN)
+        per_rank = int(shared)
+    if per_rank == 0:
+        raise ValueError("a rank has no training rows")
+    return per_rank
+
+
+def _fresh_state() -> dict:
+    """The loop's counters before the first epoch (what a checkpoint stores besides tensors)."""
+    return {"epoch": 0, "best_val_loss": np.inf, "best_epoch": 0, "best_state": None, "stale": 0,
+            "prev": np.inf, "curve": [], "stop_reason": "", "seconds": 0.0}  # fmt: skip
+
+
+def _batch(
+    train: Sequence[tuple[Inputs, torch.Tensor]],
+    ranks: Sequence[int],
+    orders: dict[int, torch.Tensor],
+    lo: int,
+    batch_size: int,
+    device: torch.device,
+) -> tuple[Inputs, torch.Tensor]:
+    """One step's rows: each rank's next ``batch_size`` rows, concatenated across the virtual
+    ranks this process holds."""
+    xs, ys = [], []
+    for i, r in enumerate(ranks):
+        idx = orders[r][lo : lo + batch_size]
+        xs.append(_take(train[i][0], idx, device))
+        ys.append(train[i][1][idx].to(device))
+    if len(xs) == 1:
+        return xs[0], ys[0]
+    if isinstance(xs[0], tuple):
+        return tuple(torch.cat(parts) for parts in zip(*xs, strict=True)), torch.cat(ys)
+    return torch.cat(xs), torch.cat(ys)
+
+
+def _train_epoch(
+    net: nn.Module,
+    train: Sequence[tuple[Inputs, torch.Tensor]],
+    ranks: Sequence[int],
+    epoch: int,
+    per_rank: int,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    optimiser: torch.optim.Optimizer,
+    config: FitConfig,
+    device: torch.device,
+) -> float:
+    """One pass over every rank's rows in seeded order; the summed loss of the rows seen."""
+    net.train()
+    orders = {r: _rank_order(_length(train[i][0]), config.seed, epoch, r, per_rank)
+              for i, r in enumerate(ranks)}  # fmt: skip
+    total = 0.0
+    for lo in range(0, per_rank, config.batch_size):
+        optimiser.zero_grad()
+        xb, yb = _batch(train, ranks, orders, lo, config.batch_size, device)
+        loss = loss_fn(_forward(net, xb), yb)
+        loss.backward()  # under DDP, backward averages the gradients across ranks
+        optimiser.step()
+        total += float(loss.detach()) * _length(xb)
+    return total
+
+
+def _update_state(state: dict, epoch: int, val_loss: float, model: nn.Module,
+                  config: FitConfig) -> None:  # fmt: skip
+    """Record an epoch's validation loss: keep the best weights, decide whether to stop."""
+    state["epoch"] = epoch
+    if val_loss < state["best_val_loss"]:
+        state.update(best_val_loss=val_loss, best_epoch=epoch, stale=0, best_state={
+            k: v.detach().cpu().clone() for k, v in model.state_dict().items()})  # fmt: skip
+    else:
+        state["stale"] += 1
+    if config.min_delta > 0 and abs(state["prev"] - val_loss) < config.min_delta:
+        state["stop_reason"] = f"validation loss changed by < {config.min_delta}"
+    elif state["stale"] >= config.patience:
+        state["stop_reason"] = f"no better validation loss for {config.patience} epochs"
+    state["prev"] = val_loss
+
+
+def _finish(result: FitResult, model: nn.Module, state: dict, config: FitConfig,
+            started: float) -> FitResult:  # fmt: skip
+    """Load the best epoch's weights and fill in how training went."""
+    if state["best_state"] is not None:
+        model.load_state_dict(state["best_state"])
+    result.model = model.cpu().eval()
+    result.best_epoch = state["best_epoch"]
+    result.best_val_loss = float(state["best_val_loss"])
+    result.stop_reason = state["stop_reason"] or f"max epochs ({config.epochs})"
+    result.seconds = round(state["seconds"] + time.perf_counter() - started, 1)
+    return result
+
+
 def fit(
     model: nn.Module,
     train: Sequence[tuple[Inputs, torch.Tensor]],
@@ -157,20 +258,10 @@ def fit(
     started = time.perf_counter()
     rank = distributed[0] if distributed else 0
     ranks = range(len(train)) if distributed is None else [rank]
-    sizes = torch.tensor([_length(x) for x, _ in train], dtype=torch.int64)
-    per_rank = int(sizes.min())
-    if distributed is not None:
-        import torch.distributed as dist
-
-        shared = sizes.clone()
-        dist.all_reduce(shared, op=dist.ReduceOp.MIN)
-        per_rank = int(shared)
-    if per_rank == 0:
-        raise ValueError("a rank has no training rows")
+    per_rank = _rows_per_rank(train, distributed)
     x_va, y_va = validation
     result = FitResult(model)
-    state = {"epoch": 0, "best_val_loss": np.inf, "best_epoch": 0, "best_state": None, "stale": 0,
-             "prev": np.inf, "curve": [], "stop_reason": "", "seconds": 0.0}  # fmt: skip
+    state = _fresh_state()
     identity = {"seed": config.seed, "batch_size": config.batch_size, "rows_per_rank": per_rank,
                 "ranks": len(train) if distributed is None else distributed[1],
                 "validation_rows": len(y_va), **(checkpoint_identity or {})}  # fmt: skip
@@ -185,28 +276,7 @@ def fit(
     first = config.epochs + 1 if state["stop_reason"] else state["epoch"] + 1
     for epoch in range(first, config.epochs + 1):
         t0 = time.perf_counter()
-        model.train()
-        orders = {r: _rank_order(_length(train[i][0]), config.seed, epoch, r, per_rank)
-                  for i, r in enumerate(ranks)}  # fmt: skip
-        total = 0.0
-        for lo in range(0, per_rank, config.batch_size):
-            optimiser.zero_grad()
-            xs, ys = [], []
-            for i, r in enumerate(ranks):
-                idx = orders[r][lo : lo + config.batch_size]
-                xs.append(_take(train[i][0], idx, dev))
-                ys.append(train[i][1][idx].to(dev))
-            if len(xs) == 1:
-                xb, yb = xs[0], ys[0]
-            elif isinstance(xs[0], tuple):
-                xb = tuple(torch.cat(parts) for parts in zip(*xs, strict=True))
-                yb = torch.cat(ys)
-            else:
-                xb, yb = torch.cat(xs), torch.cat(ys)
-            loss = loss_fn(_forward(net, xb), yb)
-            loss.backward()  # under DDP, backward averages the gradients across ranks
-            optimiser.step()
-            total += float(loss.detach()) * _length(xb)
+        total = _train_epoch(net, train, ranks, epoch, per_rank, loss_fn, optimiser, config, dev)
         if scheduler is not None:
             scheduler.step()
         out = predict(model, x_va, batch_size=config.eval_batch_size, device=dev)
@@ -218,31 +288,14 @@ def fit(
         })  # fmt: skip
         say(f"epoch {epoch:3d}  train {result.curve[-1]['train_loss']:.4f}  val {val_loss:.4f}  "
             f"acc {val_acc:.4f}  {result.curve[-1]['seconds']:.1f} s")  # fmt: skip
-        state["epoch"] = epoch
-        if val_loss < state["best_val_loss"]:
-            state.update(best_val_loss=val_loss, best_epoch=epoch, stale=0, best_state={
-                k: v.detach().cpu().clone() for k, v in model.state_dict().items()})  # fmt: skip
-        else:
-            state["stale"] += 1
-        if config.min_delta > 0 and abs(state["prev"] - val_loss) < config.min_delta:
-            state["stop_reason"] = f"validation loss changed by < {config.min_delta}"
-        elif state["stale"] >= config.patience:
-            state["stop_reason"] = f"no better validation loss for {config.patience} epochs"
-        state["prev"] = val_loss
+        _update_state(state, epoch, val_loss, model, config)
         if checkpoint is not None and rank == 0:
             seconds = state["seconds"] + time.perf_counter() - started
             _save(Path(checkpoint), {**state, "seconds": seconds}, identity, model, optimiser,
                   scheduler)  # fmt: skip
         if state["stop_reason"]:
             break
-    if state["best_state"] is not None:
-        model.load_state_dict(state["best_state"])
-    result.model = model.cpu().eval()
-    result.best_epoch = state["best_epoch"]
-    result.best_val_loss = float(state["best_val_loss"])
-    result.stop_reason = state["stop_reason"] or f"max epochs ({config.epochs})"
-    result.seconds = round(state["seconds"] + time.perf_counter() - started, 1)
-    return result
+    return _finish(result, model, state, config, started)
 
 
 def _rng_states() -> dict:
@@ -291,7 +344,7 @@ def _restore(
         raise ValueError(f"{path}: no checkpoint to resume from")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - UnpicklingError and friends, all refusals
+    except Exception as exc:  # UnpicklingError and friends: every one is a refusal
         raise ValueError(f"{path}: not a readable training checkpoint ({exc})") from exc
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a vsbatch training checkpoint")

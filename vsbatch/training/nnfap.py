@@ -1,4 +1,4 @@
-"""Training of the NN-FAP network (Miller et al., seeds/003 Sect. 2).
+"""Training of the NN-FAP network (Miller et al. 2022 Sect. 2).
 
 As the paper: binary cross-entropy, Adam, 20 % of the data held out for validation, every
 training curve shown with 10 random phase shifts, early stopping when the validation loss
@@ -27,6 +27,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -138,12 +139,9 @@ def nnfap_shard(epochs: pa.Table, partition: str, cfg: NnfapTrainingConfig) -> p
         seed = _partition_seed(cfg.seed, partition)
         batches.append(nnfap_input(lcs, freq, phase_shifts=cfg.phase_shifts, seed=seed, **rep))
     segment = np.concatenate([b.segment for b in batches])
+    shifted = np.tile(np.arange(1, cfg.phase_shifts + 1, dtype=np.int16), lcs.n_segments)
     shift_index = np.concatenate(
-        [np.zeros(lcs.n_segments, np.int16)]
-        + [
-            np.tile(np.arange(1, cfg.phase_shifts + 1, dtype=np.int16), lcs.n_segments)
-            for _ in batches[1:]
-        ]  # fmt: skip
+        [np.zeros(lcs.n_segments, np.int16)] + [shifted] * len(batches[1:])
     )
     x = np.concatenate([b.x for b in batches]).reshape(len(segment), -1)
     take = pa.array(segment)
@@ -166,7 +164,7 @@ def build_nnfap_shards(
     cfg: NnfapTrainingConfig,
     run_config: RunConfig | None = None,
     cluster: object = None,
-):  # noqa: ANN201 - a ShardSet; the pipeline is imported lazily (it imports distributed)
+):  # returns a ShardSet; the pipeline is imported lazily (it imports distributed)
     """NN-FAP training shards of a labelled catalog through the ``vsbatch run`` passes."""
     from vsbatch.cluster import ClusterSpec
     from vsbatch.pipeline import build_shards
@@ -232,12 +230,22 @@ def _selector(curves: pa.Table, shifted: bool) -> Callable[[pa.Table], pa.Array]
     return keep
 
 
+class RankFit(NamedTuple):
+    """A rank's trained weights and how its training went (rank 0's is the model)."""
+
+    state: dict
+    curve: list[dict]
+    best_epoch: int
+    best_val_loss: float
+    stop_reason: str
+
+
 def _fit_rank(
     rank: int, world: int, init_method: str | None, files: list[Path], train_curves: pa.Table,
     validation: tuple[torch.Tensor, torch.Tensor], cfg: NnfapTrainingConfig, device: str,
     virtual: list[list[Path]] | None, log: Callable[[str], None] | None,
-) -> tuple[dict, list[dict], int, float, str]:  # fmt: skip
-    """Train on this rank's shards; rank 0 returns (state_dict, curve, best epoch, loss, why)."""
+) -> RankFit:  # fmt: skip
+    """Train on this rank's shards; what rank 0 returns is the trained model."""
     with rank_process_group(rank, world, init_method, device) as distributed:
         torch.manual_seed(cfg.seed)
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -255,7 +263,7 @@ def _fit_rank(
             distributed=distributed,
         )  # fmt: skip
     state = {k: v.clone() for k, v in result.model.state_dict().items()}
-    return state, result.curve, result.best_epoch, result.best_val_loss, result.stop_reason
+    return RankFit(state, result.curve, result.best_epoch, result.best_val_loss, result.stop_reason)
 
 
 def train_nnfap(
@@ -297,8 +305,6 @@ def train_nnfap(
     them); ``ranks`` alone splits the shards the same way in one process. ``representation``
     may override ``err_cut``, ``err_cut_k``, ``min_points``, ``padding``.
     """
-    from vsbatch.cluster import ClusterSpec, open_runner
-
     world = max(1, int(workers))
     cfg = NnfapTrainingConfig(
         seed=seed, epochs=epochs, batch_size=batch_size, hidden=hidden, layers=layers,
@@ -311,60 +317,13 @@ def train_nnfap(
     say = log or (lambda _msg: None)
     dev = resolve_device(device)
     with tempfile.TemporaryDirectory(prefix="vsbatch-nnfap-") as tmp:
-        source = data
-        if isinstance(data, pa.Table):
-            source = Path(tmp) / "training.parquet"
-            pq.write_table(data, source)
-        shards = build_nnfap_shards(source, Path(shard_dir or Path(tmp) / "shards"), cfg,
-                                    run_config, cluster)  # fmt: skip
-        files = list(shards.files)
-        keys = _keys(files)
-        y = keys.column("label").to_numpy()
-        val = stratified_split(y, (1 - cfg.val_fraction, cfg.val_fraction), cfg.seed) == 1
-        usable = pc.equal(keys.column("status"), int(KernelStatus.OK)).to_numpy(
-            zero_copy_only=False)  # fmt: skip
-        train_curves, val_curves = keys.filter(pa.array(~val)), keys.filter(pa.array(val))
-        validation = _rows(files, _selector(val_curves, shifted=False))
-        groups = assign_ranks(files, cfg.ranks)
-        say(f"train_nnfap: {train_curves.num_rows} train / {val_curves.num_rows} validation "
-            f"curves in {len(files)} shards, {int((~usable).sum())} curves unusable, "
-            f"{cfg.ranks} rank(s) on {world} process(es), device {dev}")  # fmt: skip
-        if world > 1:
-            spec = cluster or ClusterSpec(workers=world)
-            with open_runner(spec) as runner:  # type: ignore[arg-type]
-                results = runner.run_ranks(
-                    _fit_rank_of, world, groups, train_curves, validation, cfg, str(dev)
-                )
-            state, curve, best_epoch, best_loss, stop = results[0]
-        else:
-            virtual = groups if cfg.ranks > 1 else None
-            state, curve, best_epoch, best_loss, stop = _fit_rank(
-                0, 1, None, files, train_curves, validation, cfg, str(dev), virtual, say
-            )
-
+        shard_path = Path(shard_dir or Path(tmp) / "shards")
+        shards = build_nnfap_shards(_as_path(data, Path(tmp)), shard_path, cfg, run_config, cluster)
+        split = _split_curves(list(shards.files), cfg)
+        fitted = _train_ranks(split, cfg, world, cluster, str(dev), say)
     model = NnfapModel(len(CHANNELS), cfg.hidden, cfg.layers, cfg.dropout)
-    model.load_state_dict(state)
+    model.load_state_dict(fitted.state)
     model.eval()
-    x_va, y_va = validation
-    logits = outputs_in_batches(model, x_va.numpy(), batch_size=1024, device="cpu")
-    metrics = evaluate_binary(y_va.numpy().astype(np.int8), 1.0 / (1.0 + np.exp(-logits)))
-    metrics.pop("roc")
-    metrics.update({"split": "validation (unshifted folds)", "best_epoch": best_epoch,
-                    "val_loss": best_loss, "stop_reason": stop,
-                    "train_seconds": round(sum(c["seconds"] for c in curve), 1)})  # fmt: skip
-    training_data = {
-        "fingerprint": _data_fingerprint(data),
-        "n_curves": int(keys.num_rows),
-        "n_periodic": int(y.sum()),
-        "n_aperiodic": int((y == 0).sum()),
-        "n_shards": len(files),
-        "n_train_rows": int(usable[~val].sum()) * max(1, cfg.phase_shifts),
-        "n_validation_curves": int(len(y_va)),
-    }
-    if "kind" in keys.column_names:
-        kinds, counts = np.unique(np.array(keys.column("kind").to_pylist(), str),
-                                  return_counts=True)  # fmt: skip
-        training_data["kinds"] = dict(zip(kinds.tolist(), counts.tolist(), strict=True))
     return save_artifact(
         model,
         out_dir,
@@ -374,26 +333,130 @@ def train_nnfap(
         architecture=model.architecture(),
         representation=_representation(cfg),
         class_names=CLASS_NAMES,
-        training_data=training_data,
+        training_data=_training_data(data, split, cfg),
         command=command or " ".join(shlex.quote(a) for a in sys.argv),
-        metrics=metrics,
-        training_curve=curve,
-        extra={
-            "output": "sigmoid(logit) = P(periodic); NN-FAP = 1 - P(periodic) (seeds/003)",
-            "training_config": asdict(cfg),
-            "device": str(dev),
-            "data_parallel": {"ranks": cfg.ranks, "processes": world},
-            "parameters_note": f"{count_parameters(model)} parameters "
-            f"({cfg.layers} x GRU({cfg.hidden}) + linear head)",
-            **(card_extra or {}),
-        },
+        metrics=_validation_metrics(model, split.validation, fitted),
+        training_curve=fitted.curve,
+        extra={**_card_extra(model, cfg, str(dev), world), **(card_extra or {})},
     )
+
+
+def _card_extra(model: NnfapModel, cfg: NnfapTrainingConfig, device: str, world: int) -> dict:
+    """The card's notes on the output, the configuration and the hardware it trained on."""
+    return {
+        "output": "sigmoid(logit) = P(periodic); NN-FAP = 1 - P(periodic) (Miller et al. 2022)",
+        "training_config": asdict(cfg),
+        "device": device,
+        "data_parallel": {"ranks": cfg.ranks, "processes": world},
+        "parameters_note": f"{count_parameters(model)} parameters "
+        f"({cfg.layers} x GRU({cfg.hidden}) + linear head)",
+    }
+
+
+def _as_path(data: str | Path | pa.Table, tmp: Path) -> str | Path:
+    """A path to the training catalog: ``data`` itself, or the table written into ``tmp``."""
+    if not isinstance(data, pa.Table):
+        return data
+    path = tmp / "training.parquet"
+    pq.write_table(data, path)
+    return path
+
+
+@dataclass(frozen=True)
+class _CurveSplit:
+    """The shards' light curves split into training and validation (by curve, stratified)."""
+
+    files: list[Path]
+    keys: pa.Table  # source_id, band, label, status[, kind], file of every light curve
+    y: np.ndarray  # label per curve
+    val: np.ndarray  # bool per curve: in the validation split
+    usable: np.ndarray  # bool per curve: representation status OK
+    train_curves: pa.Table
+    validation: tuple[torch.Tensor, torch.Tensor]  # unshifted folds of the validation curves
+
+
+def _split_curves(files: list[Path], cfg: NnfapTrainingConfig) -> _CurveSplit:
+    """Seeded stratified validation split of the shards' curves and the validation tensors."""
+    keys = _keys(files)
+    y = keys.column("label").to_numpy()
+    val = stratified_split(y, (1 - cfg.val_fraction, cfg.val_fraction), cfg.seed) == 1
+    usable = pc.equal(keys.column("status"), int(KernelStatus.OK)).to_numpy(
+        zero_copy_only=False)  # fmt: skip
+    train_curves, val_curves = keys.filter(pa.array(~val)), keys.filter(pa.array(val))
+    validation = _rows(files, _selector(val_curves, shifted=False))
+    return _CurveSplit(files, keys, y, val, usable, train_curves, validation)
+
+
+def _train_ranks(
+    split: _CurveSplit, cfg: NnfapTrainingConfig, world: int, cluster: object, device: str,
+    say: Callable[[str], None],
+) -> RankFit:  # fmt: skip
+    """Rank 0's model: trained on ``world`` Dask workers under DDP, or in this process (with
+    ``cfg.ranks`` virtual ranks when more than one)."""
+    from vsbatch.cluster import ClusterSpec, open_runner
+
+    say(
+        f"train_nnfap: {split.train_curves.num_rows} train / {int(split.val.sum())} "
+        f"validation curves in {len(split.files)} shards, {int((~split.usable).sum())} "
+        f"curves unusable, {cfg.ranks} rank(s) on {world} process(es), device {device}"
+    )
+    groups = assign_ranks(split.files, cfg.ranks)
+    if world > 1:
+        spec = cluster or ClusterSpec(workers=world)
+        with open_runner(spec) as runner:  # type: ignore[arg-type]
+            results = runner.run_ranks(
+                _fit_rank_of, world, groups, split.train_curves, split.validation, cfg, device
+            )
+        return results[0]
+    virtual = groups if cfg.ranks > 1 else None
+    return _fit_rank(
+        0, 1, None, split.files, split.train_curves, split.validation, cfg, device, virtual, say
+    )
+
+
+def _validation_metrics(
+    model: NnfapModel, validation: tuple[torch.Tensor, torch.Tensor], fitted: RankFit
+) -> dict:
+    """The card's metrics: the binary scores of the validation curves and how training ended."""
+    x_va, y_va = validation
+    logits = outputs_in_batches(model, x_va.numpy(), batch_size=1024, device="cpu")
+    metrics = evaluate_binary(y_va.numpy().astype(np.int8), 1.0 / (1.0 + np.exp(-logits)))
+    metrics.pop("roc")
+    metrics.update(
+        split="validation (unshifted folds)",
+        best_epoch=fitted.best_epoch,
+        val_loss=fitted.best_val_loss,
+        stop_reason=fitted.stop_reason,
+        train_seconds=round(sum(c["seconds"] for c in fitted.curve), 1),
+    )
+    return metrics
+
+
+def _training_data(
+    data: str | Path | pa.Table, split: _CurveSplit, cfg: NnfapTrainingConfig
+) -> dict:
+    """The card's ``training_data``: fingerprint and counts of curves, shards and rows."""
+    y, keys = split.y, split.keys
+    training_data = {
+        "fingerprint": _data_fingerprint(data),
+        "n_curves": int(keys.num_rows),
+        "n_periodic": int(y.sum()),
+        "n_aperiodic": int((y == 0).sum()),
+        "n_shards": len(split.files),
+        "n_train_rows": int(split.usable[~split.val].sum()) * max(1, cfg.phase_shifts),
+        "n_validation_curves": len(split.validation[1]),
+    }
+    if "kind" in keys.column_names:
+        kinds, counts = np.unique(np.array(keys.column("kind").to_pylist(), str),
+                                  return_counts=True)  # fmt: skip
+        training_data["kinds"] = dict(zip(kinds.tolist(), counts.tolist(), strict=True))
+    return training_data
 
 
 def _fit_rank_of(
     rank: int, world: int, init_method: str, groups: list[list[Path]], train_curves: pa.Table,
     validation: tuple[torch.Tensor, torch.Tensor], cfg: NnfapTrainingConfig, device: str,
-) -> tuple[dict, list[dict], int, float, str]:  # fmt: skip
+) -> RankFit:  # fmt: skip
     """A Dask task: rank ``rank`` of a DDP run trains on its own shard files."""
     torch.set_num_threads(1)
     return _fit_rank(rank, world, init_method, groups[rank], train_curves, validation, cfg,
