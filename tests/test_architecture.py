@@ -73,7 +73,7 @@ def _internal_graph() -> dict[str, set[str]]:
 
 def test_every_module_has_a_layer() -> None:
     unplaced = [m for m in _modules() if m != "vsbatch" and _layer(m) is None]
-    assert not unplaced, f"modules outside every layer (add them to LAYERS and the docs): {unplaced}"
+    assert not unplaced, f"modules outside every layer (add them to LAYERS and docs): {unplaced}"
 
 
 def test_no_module_imports_from_a_higher_layer() -> None:
