@@ -299,6 +299,11 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-o", "--output", help="catalog folder")
     p.add_argument("--job", help="a job file (jobs/*.yaml) describing the whole run")
+    where = p.add_argument_group("where to run")
+    _add_dataclass_options(where, ClusterSpec)
+    where.add_argument("--no-cluster", action="store_true", help="run in this process (debugging)")
+    what = p.add_argument_group("what to compute (defaults: the papers')")
+    _add_dataclass_options(what, RunConfig)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="continue an interrupted run")
     mode.add_argument("--overwrite", action="store_true", help="replace an existing catalog")
@@ -308,11 +313,6 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="record unreadable files and crashed partitions as failures and go on",
     )
-    where = p.add_argument_group("where to run")
-    _add_dataclass_options(where, ClusterSpec)
-    where.add_argument("--no-cluster", action="store_true", help="run in this process (debugging)")
-    _add_dataclass_options(p.add_argument_group("what to compute (defaults: the papers')"),
-                           RunConfig)  # fmt: skip
     p.set_defaults(func=_cmd_run)
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from vsbatch.config import cli
+from vsbatch.config import check_minimums, cli
 from vsbatch.errors import UsageError
 
 log = logging.getLogger("vsbatch")
@@ -83,19 +83,24 @@ class ClusterSpec:
         ),
     )
     workers: int | None = field(
-        default=None, metadata=cli(help="worker processes", default_text="one per core")
+        default=None, metadata=cli(minimum=1, help="worker processes", default_text="one per core")
     )
-    threads_per_worker: int = field(default=1, metadata=cli(help="threads of each worker process"))
+    threads_per_worker: int = field(
+        default=1, metadata=cli(minimum=1, help="threads of each worker process")
+    )
     memory_limit: str | None = field(
         default=None, metadata=cli(help="per worker, e.g. 4GiB", default_text="share of RAM")
     )
-    gpus: int = field(default=0, metadata=cli(help="local GPU workers (dask-cuda)"))
+    gpus: int = field(default=0, metadata=cli(minimum=0, help="local GPU workers (dask-cuda)"))
     # TLS between client, scheduler and workers (PEM files; one CA signs the certificates)
     tls_ca_file: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
     slurm: SlurmOptions = field(default_factory=SlurmOptions)
     kubernetes: KubernetesOptions = field(default_factory=KubernetesOptions)
+
+    def __post_init__(self) -> None:
+        check_minimums(self)
 
 
 class Runner:

@@ -28,11 +28,12 @@ BLAZHKO_CUTS = ("none", "paper", "paper-mc")
 
 @dataclass(frozen=True)
 class Option:
-    """How a configuration field is offered on the command line.
+    """How a configuration field is offered to users: its flag, help and lowest valid value.
 
     ``parse`` turns what the command line gave (a text, or the list of texts of a
     ``repeatable`` flag) into the field's value; without it the field's own type reads the text.
     ``default_text`` describes a default that is only known at run time (such as 1/baseline).
+    ``minimum``: smaller values are refused (``check_minimums``) before any work.
     """
 
     help: str
@@ -42,6 +43,7 @@ class Option:
     repeatable: bool = False
     parse: Callable[[Any], Any] | None = None
     default_text: str | None = None
+    minimum: int | None = None
 
     def flag_name(self, field_name: str) -> str:
         return self.flag or "--" + field_name.replace("_", "-")
@@ -60,6 +62,14 @@ def command_line_options(cls: type) -> list[tuple[str, Option, Any]]:
             default = f.default if f.default_factory is MISSING else f.default_factory()
             out.append((f.name, f.metadata["cli"], default))
     return out
+
+
+def check_minimums(settings: Any) -> None:
+    """UsageError naming the first field of a config dataclass below its declared minimum."""
+    for name, option, _ in command_line_options(type(settings)):
+        value = getattr(settings, name)
+        if option.minimum is not None and value is not None and value < option.minimum:
+            raise UsageError(f"{name} must be at least {option.minimum}")
 
 
 def parse_stages(text: str) -> tuple[str, ...]:
@@ -96,10 +106,14 @@ def parse_key_values(items: list[str]) -> dict[str, str]:
 class RunConfig:
     """What a run computes. Execution settings (workers, cluster) are not part of it."""
 
-    min_epochs: int = field(default=5, metadata=cli(help="fewer valid epochs -> failure"))
+    min_epochs: int = field(
+        default=5, metadata=cli(minimum=1, help="fewer valid epochs -> failure")
+    )
     partition_epochs: int = field(
         default=100_000,
-        metadata=cli(help="cost bound (rows per partition for a catalog-parameters input)"),
+        metadata=cli(
+            minimum=1, help="cost bound (rows per partition for a catalog-parameters input)"
+        ),
     )
     stages: tuple[str, ...] = field(
         default=DEFAULT_STAGES,
@@ -131,11 +145,12 @@ class RunConfig:
     top_k: int = field(default=3, metadata=cli(help="periodogram peaks kept"))
     # bounds the work an absurd time can ask
     max_frequencies: int = field(
-        default=5_000_000, metadata=cli(help="frequency grid size bound, per light curve")
+        default=5_000_000,
+        metadata=cli(minimum=1, help="frequency grid size bound, per light curve"),
     )
     period_backend: str = field(default="auto", metadata=cli(help="auto, numba or nifty-ls"))
     pdm_bins: int = field(
-        default=10, metadata=cli(help="phase bins of phase dispersion minimisation")
+        default=10, metadata=cli(minimum=2, help="phase bins of phase dispersion minimisation")
     )
     fold_period: str = field(
         default="auto",
@@ -146,12 +161,14 @@ class RunConfig:
         ),
     )
     # Fourier decomposition (Blazhko paper Eq. 4, Section 3.1.1)
-    fourier_order: int = field(default=10, metadata=cli(help="harmonics of the Fourier fit"))
+    fourier_order: int = field(
+        default=10, metadata=cli(minimum=1, help="harmonics of the Fourier fit")
+    )
     clip_mag: float = field(default=0.35, metadata=cli(help="Fourier-fit rejection, mag"))
     # dm-dt pair histograms (Mahabal et al. 2017 bins)
     dmdt_max_pairs: int = field(
         default=10_000_000,
-        metadata=cli(help="dm-dt pairs per light curve; above it a seeded sample"),
+        metadata=cli(minimum=1, help="dm-dt pairs per light curve; above it a seeded sample"),
     )
     seed: int = field(default=0, metadata=cli(help="seed of every random choice"))
     # models run after the stages (names of shipped artifacts or artifact folders)
@@ -166,7 +183,7 @@ class RunConfig:
         ),
     )
     model_batch_size: int = field(
-        default=1024, metadata=cli(help="light curves per model inference batch")
+        default=1024, metadata=cli(minimum=1, help="light curves per model inference batch")
     )
     # Blazhko model: which RRab sources it scores (paper cuts exclude sparse surveys: off)
     type_column: str | None = field(
@@ -189,10 +206,7 @@ class RunConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.min_epochs < 1:
-            raise UsageError("min_epochs must be at least 1")
-        if self.partition_epochs < 1:
-            raise UsageError("partition_epochs must be at least 1")
+        check_minimums(self)
         unknown = set(self.stages) - set(ALL_STAGES)
         if unknown:
             raise UsageError(f"unknown stages {sorted(unknown)}; choose from {ALL_STAGES}")
@@ -200,8 +214,8 @@ class RunConfig:
             raise UsageError(f"fold_period must be one of {FOLD_PERIOD_MODES}")
         if self.fmax <= 0 or self.samples_per_peak <= 0 or self.top_k < 1:
             raise UsageError("fmax and samples_per_peak must be positive, top_k at least 1")
-        if self.fourier_order < 1:
-            raise UsageError("fourier_order must be at least 1")
+        if not self.clip_mag > 0:
+            raise UsageError("clip_mag must be positive")
         if self.blazhko_cuts not in BLAZHKO_CUTS:
             raise UsageError(f"blazhko_cuts must be one of {BLAZHKO_CUTS}")
         if self.blazhko_cuts == "paper-mc" and "fourier" not in self.stages:
