@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import FIXTURES, SHARED_DATA, shared_file
 from tests.helpers import run_cli
-from vsbatch.cli import main
+from vsbatch.cli import _dataclass_from_args, build_parser, main
 from vsbatch.cluster import ClusterSpec
 from vsbatch.config import RunConfig, command_line_options
 from vsbatch.io.text import ingest_text, source_id_of
@@ -147,6 +147,22 @@ def test_bad_option_value_is_a_usage_error(capsys, tmp_path: Path) -> None:
     assert code == 2 and "expected KEY=VALUE, got 'time'" in err
     code, _, err = run_cli(capsys, *args, "--stages", "default,bogus")
     assert code == 2 and "unknown stages ['bogus']" in err
+    code, _, err = run_cli(capsys, *args, "--pdm-bins", "0")  # crashed the PDM kernel
+    assert code == 2 and err.strip() == "vsbatch: error: pdm_bins must be at least 2"
+    code, _, err = run_cli(capsys, *args, "--threads-per-worker", "0")
+    assert code == 2 and "threads_per_worker must be at least 1" in err
+
+
+def test_run_options_build_the_config_dataclasses() -> None:
+    args = build_parser().parse_args(["run", "in", "-o", "out"])
+    assert _dataclass_from_args(RunConfig, args) == RunConfig()
+    assert _dataclass_from_args(ClusterSpec, args) == ClusterSpec()
+    given = "--stages default,pdm --column time=hjd --column mag=m --model nnfap --model ./m"
+    args = build_parser().parse_args(["run", "in", *given.split(), "--fmin=0.1", "--workers=2"])
+    config = _dataclass_from_args(RunConfig, args)
+    assert config.stages == (*RunConfig().stages[:3], "pdm", *RunConfig().stages[3:])
+    assert config.column_map == {"time": "hjd", "mag": "m"} and config.models == ("nnfap", "./m")
+    assert config.fmin == 0.1 and _dataclass_from_args(ClusterSpec, args).workers == 2
 
 
 def test_unexpected_error_is_internal_with_the_traceback_under_debug(

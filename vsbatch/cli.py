@@ -14,12 +14,15 @@ import shlex
 import sys
 import traceback
 import typing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vsbatch._version import __version__
 from vsbatch.cluster import ClusterSpec
 from vsbatch.config import RunConfig, command_line_options, parse_key_values
-from vsbatch.errors import VsbatchError
+from vsbatch.errors import InputError, UsageError, VsbatchError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def _kinds() -> list[str]:
@@ -83,8 +86,8 @@ def _add_dataclass_options(group: argparse._ArgumentGroup, cls: type) -> None:
         group.add_argument(opt.flag_name(name), **kwargs)
 
 
-def _dataclass_from_args(cls: type, args: argparse.Namespace, **overrides: Any) -> Any:
-    """``cls`` built from the flags ``_add_dataclass_options`` added, then ``overrides``."""
+def _dataclass_from_args(cls: type, args: argparse.Namespace) -> Any:
+    """``cls`` built from the flags ``_add_dataclass_options`` added for it."""
     values = {}
     for name, opt, _ in command_line_options(cls):
         value = getattr(args, _dest(opt.flag_name(name)))
@@ -93,11 +96,10 @@ def _dataclass_from_args(cls: type, args: argparse.Namespace, **overrides: Any) 
                 continue
             value = opt.parse(value)
         values[name] = value
-    return cls(**{**values, **overrides})
+    return cls(**values)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from vsbatch.errors import UsageError
     from vsbatch.jobs import load_job
     from vsbatch.pipeline import run
 
@@ -201,10 +203,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_table(path: str):  # a pyarrow Table
+def _read_table(path: str) -> pa.Table:
     import pyarrow.parquet as pq
-
-    from vsbatch.errors import InputError
 
     try:
         return pq.read_table(path)
