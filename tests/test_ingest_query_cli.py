@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 
 from tests.conftest import FIXTURES, SHARED_DATA, shared_file
 from tests.helpers import run_cli
+from vsbatch.cli import _dataclass_from_args, build_parser, main
+from vsbatch.cluster import ClusterSpec
+from vsbatch.config import RunConfig, command_line_options
 from vsbatch.io.text import ingest_text, source_id_of
 from vsbatch.schema import table_schema
 
@@ -119,3 +124,60 @@ def test_schema_command_prints_every_declared_column(capsys) -> None:
     for column in table_schema("catalog").columns:
         assert column.name in stdout and column.description in stdout
     assert "stetson_j" in stdout and "[mag]" in stdout
+
+
+def test_run_help_shows_the_defaults_declared_on_the_config(capsys) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "--help"])
+    assert stop.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines anywhere
+    assert RunConfig().fmax == 25.0 and "highest frequency, c/d (default: 25.0)" in text
+    assert f"threads of each worker process (default: {ClusterSpec().threads_per_worker})" in text
+    assert "(default: " + ",".join(RunConfig().stages) + ")" in text
+    for cls in (RunConfig, ClusterSpec):
+        for name, option, _ in command_line_options(cls):
+            assert option.flag_name(name) in text, name
+
+
+def test_bad_option_value_is_a_usage_error(capsys, tmp_path: Path) -> None:
+    args = ("run", tmp_path / "in.parquet", "-o", tmp_path / "c", "--no-cluster")
+    code, _, err = run_cli(capsys, *args, "--fourier-order", "0")
+    assert code == 2 and err.strip() == "vsbatch: error: fourier_order must be at least 1"
+    code, _, err = run_cli(capsys, *args, "--column", "time")
+    assert code == 2 and "expected KEY=VALUE, got 'time'" in err
+    code, _, err = run_cli(capsys, *args, "--stages", "default,bogus")
+    assert code == 2 and "unknown stages ['bogus']" in err
+    code, _, err = run_cli(capsys, *args, "--pdm-bins", "0")  # crashed the PDM kernel
+    assert code == 2 and err.strip() == "vsbatch: error: pdm_bins must be at least 2"
+    code, _, err = run_cli(capsys, *args, "--threads-per-worker", "0")
+    assert code == 2 and "threads_per_worker must be at least 1" in err
+
+
+def test_run_options_build_the_config_dataclasses() -> None:
+    args = build_parser().parse_args(["run", "in", "-o", "out"])
+    assert _dataclass_from_args(RunConfig, args) == RunConfig()
+    assert _dataclass_from_args(ClusterSpec, args) == ClusterSpec()
+    given = "--stages default,pdm --column time=hjd --column mag=m --model nnfap --model ./m"
+    args = build_parser().parse_args(["run", "in", *given.split(), "--fmin=0.1", "--workers=2"])
+    config = _dataclass_from_args(RunConfig, args)
+    assert config.stages == (*RunConfig().stages[:3], "pdm", *RunConfig().stages[3:])
+    assert config.column_map == {"time": "hjd", "mag": "m"} and config.models == ("nnfap", "./m")
+    assert config.fmin == 0.1 and _dataclass_from_args(ClusterSpec, args).workers == 2
+
+
+def test_unexpected_error_is_internal_with_the_traceback_under_debug(
+    capsys, monkeypatch, tmp_path: Path
+) -> None:
+    def broken(*_: object) -> None:
+        raise RuntimeError("boom")
+
+    # the module, not the function of the same name the vsbatch package exports
+    monkeypatch.setattr(importlib.import_module("vsbatch.query"), "query", broken)
+    code, _, err = run_cli(capsys, "query", tmp_path, "SELECT 1")
+    assert code == 1
+    assert err.strip() == (
+        "vsbatch: internal error: RuntimeError: boom (rerun with --debug for the traceback)"
+    )
+    code, _, err = run_cli(capsys, "--debug", "query", tmp_path, "SELECT 1")
+    assert code == 1 and "Traceback (most recent call last)" in err
+    assert err.rstrip().endswith("vsbatch: internal error: RuntimeError: boom")

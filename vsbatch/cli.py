@@ -1,28 +1,28 @@
-"""The ``vsbatch`` command: thin wrappers over the Python API (``vsbatch.api``).
+"""The ``vsbatch`` command: thin wrappers over the Python API.
 
-Exit codes: 0 success, 2 bad input or usage, 1 internal error.
+Exit codes: 0 success, 2 bad input or usage, 1 internal error. The ``vsbatch run`` options
+are generated from the fields of ``RunConfig`` and ``ClusterSpec``, whose metadata holds
+their help; so the command line, job files and the Python API share one set of defaults.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import shlex
 import sys
 import traceback
+import typing
+from typing import TYPE_CHECKING, Any
 
 from vsbatch._version import __version__
-from vsbatch.errors import VsbatchError
+from vsbatch.cluster import ClusterSpec
+from vsbatch.config import RunConfig, command_line_options, parse_key_values
+from vsbatch.errors import InputError, UsageError, VsbatchError
 
-
-def _key_values(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key or not value:
-            raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {item!r}")
-        out[key] = value
-    return out
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def _kinds() -> list[str]:
@@ -31,28 +31,9 @@ def _kinds() -> list[str]:
     return list(KINDS)
 
 
-def _stages(text: str) -> tuple[str, ...]:
-    """``default``, a comma list, or ``default,pdm`` / ``default,-dmdt`` style edits."""
-    from vsbatch.config import ALL_STAGES, DEFAULT_STAGES
-
-    chosen: list[str] = []
-    for item in (s.strip() for s in text.split(",") if s.strip()):
-        if item == "default":
-            chosen.extend(DEFAULT_STAGES)
-        elif item == "all":
-            chosen.extend(ALL_STAGES)
-        elif item.startswith("-"):
-            chosen = [s for s in chosen if s != item[1:]]
-        else:
-            chosen.append(item)
-    return tuple(s for s in ALL_STAGES if s in chosen) + tuple(
-        s for s in dict.fromkeys(chosen) if s not in ALL_STAGES
-    )
-
-
 CATALOGUE_INPUT_OPTIONS = ("input", "output", "model", "overwrite", "partition_epochs", "cluster",
                            "no_cluster", "workers", "threads_per_worker", "memory_limit", "gpus",
-                           "verbose")  # fmt: skip
+                           "verbose", "debug")  # fmt: skip
 """``vsbatch run`` options a catalogue-parameters input uses; any other one given is refused, so
 a new light-curve option is refused there without being listed."""
 
@@ -64,10 +45,61 @@ def _options_given_except(args: argparse.Namespace, used: tuple[str, ...]) -> li
             if d not in used and getattr(args, d) != v]  # fmt: skip
 
 
+def _dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
+def _format_default(value: Any) -> str:
+    """A default as a user would type it; empty for "nothing" (None, no models, no mapping)."""
+    if value is None or value == () or value == {}:
+        return ""
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def _command_line_type(hint: Any) -> Any:
+    """The type that reads a flag's text: the field's type, without ``| None``."""
+    options = [t for t in typing.get_args(hint) if t is not type(None)] or [hint]
+    return options[0]
+
+
+def _add_dataclass_options(group: argparse._ArgumentGroup, cls: type) -> None:
+    """One flag per field of ``cls`` with command-line metadata: help and default from there.
+
+    Fields with a ``parse`` get no argparse default (None means "not given", so the
+    dataclass's default applies); the others get the dataclass's default.
+    """
+    hints = typing.get_type_hints(cls)
+    for name, opt, default in command_line_options(cls):
+        shown = opt.default_text or _format_default(default)
+        kwargs: dict[str, Any] = {
+            "dest": _dest(opt.flag_name(name)),
+            "help": opt.help + (f" (default: {shown})" if shown else ""),
+            "metavar": opt.metavar,
+            "choices": opt.choices,
+        }
+        if opt.repeatable:
+            kwargs["action"] = "append"
+        elif opt.parse is None:
+            kwargs.update(default=default, type=_command_line_type(hints[name]))
+        group.add_argument(opt.flag_name(name), **kwargs)
+
+
+def _dataclass_from_args(cls: type, args: argparse.Namespace) -> Any:
+    """``cls`` built from the flags ``_add_dataclass_options`` added for it."""
+    values = {}
+    for name, opt, _ in command_line_options(cls):
+        value = getattr(args, _dest(opt.flag_name(name)))
+        if opt.parse is not None:
+            if value is None:
+                continue
+            value = opt.parse(value)
+        values[name] = value
+    return cls(**values)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    from vsbatch.cluster import ClusterSpec
-    from vsbatch.config import RunConfig
-    from vsbatch.errors import UsageError
     from vsbatch.jobs import load_job
     from vsbatch.pipeline import run
 
@@ -80,13 +112,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         if not args.input or not args.output:
             raise UsageError("vsbatch run needs INPUT and -o CATALOG (or --job FILE)")
-        cluster = ClusterSpec(
-            cluster="none" if args.no_cluster else args.cluster,
-            workers=args.workers,
-            threads_per_worker=args.threads_per_worker,
-            memory_limit=args.memory_limit,
-            gpus=args.gpus,
-        )
+        cluster = _dataclass_from_args(ClusterSpec, args)
+        if args.no_cluster:
+            cluster = dataclasses.replace(cluster, cluster="none")
         if args.model:
             from vsbatch.io.catalog_tables import is_catalog_parameters
             from vsbatch.pipeline import classify_catalog
@@ -109,27 +137,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             (flags or ["new"])[0],
             (args.keep_going),
         )
-        config = RunConfig(
-            min_epochs=args.min_epochs,
-            partition_epochs=args.partition_epochs,
-            column_map=_key_values(args.column),
-            stages=_stages(args.stages),
-            fmin=args.fmin,
-            fmax=args.fmax,
-            samples_per_peak=args.samples_per_peak,
-            top_k=args.top_k,
-            max_frequencies=args.max_frequencies,
-            period_backend=args.period_backend,
-            pdm_bins=args.pdm_bins,
-            fold_period=args.fold_period,
-            fourier_order=args.fourier_order,
-            clip_mag=args.clip_mag,
-            dmdt_max_pairs=args.dmdt_max_pairs,
-            seed=args.seed,
-            models=tuple(args.model),
-            type_column=args.type_column,
-            blazhko_cuts=args.blazhko_cuts,
-        )
+        config = _dataclass_from_args(RunConfig, args)
     summary = run(
         source,
         output,
@@ -166,25 +174,6 @@ def _cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_validate(args: argparse.Namespace) -> int:
-    import json
-
-    from vsbatch.cluster import ClusterSpec
-    from vsbatch.validate import format_report, recovery_report, report_json
-
-    rows = recovery_report(
-        args.data, cluster=ClusterSpec(workers=args.workers), astropy=args.astropy
-    )
-    print(json.dumps(report_json(rows), indent=1) if args.json else format_report(rows))
-    return 0
-
-
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from vsbatch.bench import main as bench_main
-
-    return bench_main(args.passed_through)
-
-
 def _cmd_report(args: argparse.Namespace) -> int:
     from vsbatch.report import report
 
@@ -214,10 +203,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_table(path: str):  # noqa: ANN202 - a pyarrow Table
+def _read_table(path: str) -> pa.Table:
     import pyarrow.parquet as pq
-
-    from vsbatch.errors import InputError
 
     try:
         return pq.read_table(path)
@@ -253,7 +240,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         device=args.device,
         label_column=args.label_column,
         folds=args.folds,
-        params=_key_values(args.set),
+        params=parse_key_values(args.set),
         cluster=args.cluster,
         workers=args.workers,
         command=args.command_line,
@@ -277,7 +264,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         out_dir=Path(args.output),
         label_column=args.label_column,
         group_column=args.group_column,
-        params=_key_values(args.set),
+        params=parse_key_values(args.set),
     )
     result = model_kind(artifact.card["kind"]).part("evaluate")(artifact, request)
     print(json.dumps(result.report, indent=1, default=str))
@@ -303,14 +290,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from vsbatch.config import BLAZHKO_CUTS
-
-    parser = argparse.ArgumentParser(prog="vsbatch", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"vsbatch {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="light curves (Parquet) -> partitioned Parquet catalog")
     p.add_argument(
         "input",
@@ -319,72 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-o", "--output", help="catalog folder")
     p.add_argument("--job", help="a job file (jobs/*.yaml) describing the whole run")
-    p.add_argument(
-        "--cluster",
-        default="local",
-        help="local (default), slurm, kubernetes (options in a job file), tcp://host:port, "
-        "scheduler-file:PATH",
-    )
-    p.add_argument("--gpus", type=int, default=0, help="local GPU workers (dask-cuda)")
-    p.add_argument("--no-cluster", action="store_true", help="run in this process (debugging)")
-    p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
-    p.add_argument("--threads-per-worker", type=int, default=1)
-    p.add_argument("--memory-limit", help="per worker, e.g. 4GiB (default: share of RAM)")
-    p.add_argument(
-        "--partition-epochs",
-        type=int,
-        default=100_000,
-        help="cost bound (rows per partition for a catalogue-parameters input)",
-    )
-    p.add_argument("--min-epochs", type=int, default=5, help="fewer valid epochs -> failure")
-    g = p.add_argument_group("what to compute (defaults: the papers')")
-    g.add_argument(
-        "--stages",
-        default="default",
-        help="comma list: default (stats,period,multiband,fourier,freqanalysis,dmdt), all, "
-        "or edits such as default,pdm or default,-dmdt",
-    )
-    g.add_argument("--fmin", type=float, help="lowest frequency, c/d (default 1/baseline)")
-    g.add_argument("--fmax", type=float, default=25.0, help="highest frequency, c/d")
-    g.add_argument("--samples-per-peak", type=float, default=5.0)
-    g.add_argument("--top-k", type=int, default=3, help="periodogram peaks kept")
-    g.add_argument("--max-frequencies", type=int, default=5_000_000, help="per light curve")
-    g.add_argument("--period-backend", default="auto", help="auto, numba or nifty-ls")
-    g.add_argument("--pdm-bins", type=int, default=10)
-    g.add_argument("--fold-period", default="auto", choices=["auto", "search", "catalog"])
-    g.add_argument("--fourier-order", type=int, default=10)
-    g.add_argument("--clip-mag", type=float, default=0.35, help="Fourier-fit rejection, mag")
-    g.add_argument("--dmdt-max-pairs", type=int, default=10_000_000)
-    g.add_argument("--seed", type=int, default=0, help="seed of every random choice")
-    g.add_argument(
-        "--model",
-        action="append",
-        default=[],
-        metavar="NAME_OR_PATH",
-        help="apply a model (shipped name such as nnfap, or an artifact folder); repeatable",
-    )
-    g.add_argument(
-        "--type-column",
-        metavar="NAME",
-        help="blazhko model: per-source input column whose values starting with RRab mark the "
-        "sources it scores (default: the model card's type, then label, else its rule)",
-    )
-    g.add_argument(
-        "--blazhko-cuts",
-        default="none",
-        choices=BLAZHKO_CUTS,
-        help="blazhko model: score only RRab passing Jiang et al. (2025) Sect. 2 cuts: paper = "
-        "> 350 epochs, mean mag < 18; paper-mc adds mean error < 0.025, amplitude > 0.2 and "
-        "> -5 log10(P) - 1 (default none: the cuts exclude sparse surveys such as ASAS)",
-    )
-    p.add_argument(
-        "--column",
-        action="append",
-        default=[],
-        metavar="NAME=COLUMN",
-        help="map a vsbatch column to the input's (time=hjd, mag_err=magerr, lc=lightcurve, "
-        "band=filtercode; nested sub-columns by their own names)",
-    )
+    where = p.add_argument_group("where to run")
+    _add_dataclass_options(where, ClusterSpec)
+    where.add_argument("--no-cluster", action="store_true", help="run in this process (debugging)")
+    what = p.add_argument_group("what to compute (defaults: the papers')")
+    _add_dataclass_options(what, RunConfig)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="continue an interrupted run")
     mode.add_argument("--overwrite", action="store_true", help="replace an existing catalog")
@@ -396,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_run)
 
+
+def _add_ingest(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ingest", help="text light curves -> nested Parquet input")
     p.add_argument("inputs", nargs="+", help="files, folders or globs of text light curves")
     p.add_argument("-o", "--output", required=True, help="output .parquet file")
@@ -403,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-going", action="store_true", help="record unreadable files, go on")
     p.set_defaults(func=_cmd_ingest)
 
+
+def _add_query(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("query", help="SQL over a catalog (tables: catalog, failures)")
     p.add_argument("catalog")
     p.add_argument("sql")
@@ -410,20 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="write the result to a file")
     p.set_defaults(func=_cmd_query)
 
-    p = sub.add_parser(
-        "bench",
-        add_help=False,
-        help="speed side by side with astropy and nifty-ls (vsbatch bench --help)",
-    )
-    p.set_defaults(func=_cmd_bench, passes_through=True)
 
-    p = sub.add_parser("validate", help="period recovery on real light curves (../shared/data)")
-    p.add_argument("--data", default="../shared/data", help="folder of the labelled sets")
-    p.add_argument("--workers", type=int)
-    p.add_argument("--astropy", action="store_true", help="add astropy's S82 r-band recovery")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_cmd_validate)
-
+def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="self-contained HTML report of a catalog")
     p.add_argument("catalog")
     p.add_argument("-o", "--output", default="report.html")
@@ -445,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", help="where the input is now, if not where the manifest says")
     p.set_defaults(func=_cmd_report)
 
+
+def _add_inspect(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="one source: light curve, periodogram, fold, spectra, dm-dt")
     p.add_argument("catalog")
     p.add_argument("source_id")
@@ -452,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", help="where the input is now, if not where the manifest says")
     p.set_defaults(func=_cmd_inspect)
 
+
+def _add_synth(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="synthetic NN-FAP training curves on real cadences")
     p.add_argument("--cadences", required=True, help="long-format light curves whose times to use")
     p.add_argument("-n", type=int, default=2000, help="light curves to make")
@@ -459,6 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(func=_cmd_synth)
 
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model kind on a labelled catalog")
     p.add_argument("kind", choices=sorted(_kinds()), help="model kind")
     p.add_argument("--data", required=True, help="labelled vsbatch input catalog (Parquet)")
@@ -484,6 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_train)
 
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="metrics of a model on labelled light curves")
     p.add_argument("model", help="artifact name or folder")
     p.add_argument("--data", required=True, help="labelled vsbatch input catalog (Parquet)")
@@ -494,23 +413,38 @@ def build_parser() -> argparse.ArgumentParser:
                    help="kind-specific setting (repeatable)")  # fmt: skip
     p.set_defaults(func=_cmd_evaluate)
 
+
+def _add_models(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="model artifacts: vsbatch models list")
     p.add_argument("action", choices=["list"])
     p.set_defaults(func=_cmd_models)
 
+
+def _add_schema(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("schema", help="columns, types, units and descriptions")
     p.add_argument("table", nargs="?", default="catalog", choices=["catalog", "failures", "input"])
     p.set_defaults(func=_cmd_schema)
+
+
+SUBCOMMANDS = (_add_run, _add_ingest, _add_query, _add_report, _add_inspect, _add_synth,
+               _add_train, _add_evaluate, _add_models, _add_schema)  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vsbatch", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"vsbatch {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--debug", action="store_true", help="print the traceback of an internal error"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add_subcommand in SUBCOMMANDS:
+        add_subcommand(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args, rest = parser.parse_known_args(argv)
-    if rest and not getattr(args, "passes_through", False):
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    args.passed_through = rest
-    args.command_line = "vsbatch " + shlex.join(sys.argv[1:] if argv is None else map(str, argv))
+def _log_to_stderr(verbose: bool) -> None:
+    """The ``vsbatch`` logger to stderr, replacing a handler an earlier ``main`` call added."""
     log = logging.getLogger("vsbatch")
     for old in [h for h in log.handlers if getattr(h, "vsbatch_cli", False)]:
         log.removeHandler(old)  # main() called again in one process (tests, notebooks)
@@ -518,20 +452,29 @@ def main(argv: list[str] | None = None) -> int:
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
     handler.vsbatch_cli = True
     log.addHandler(handler)
-    log.setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; errors vsbatch raises on purpose print one line and set the exit code,
+    any other exception is an internal error (exit 1), with its traceback under ``--debug``."""
+    args = build_parser().parse_args(argv)
+    args.command_line = "vsbatch " + shlex.join(sys.argv[1:] if argv is None else map(str, argv))
+    _log_to_stderr(args.verbose)
     try:
         return args.func(args)
     except VsbatchError as exc:
         print(f"vsbatch: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except (argparse.ArgumentTypeError, ValueError) as exc:
-        print(f"vsbatch: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - internal error: exit 1 with the traceback
-        traceback.print_exc()
-        print(f"vsbatch: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except Exception as exc:  # internal error: exit 1, traceback on request
+        if args.debug:
+            traceback.print_exc()
+            print(f"vsbatch: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        else:
+            print(f"vsbatch: internal error: {type(exc).__name__}: {exc} "
+                  "(rerun with --debug for the traceback)", file=sys.stderr)  # fmt: skip
         return 1
 
 

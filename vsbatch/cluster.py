@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from vsbatch.config import check_minimums, cli
 from vsbatch.errors import UsageError
 
 log = logging.getLogger("vsbatch")
@@ -74,17 +75,32 @@ class ClusterSpec:
     ``scheduler-file:PATH`` (the one-allocation Slurm mode, see deploy/slurm).
     """
 
-    cluster: str = "local"
-    workers: int | None = None
-    threads_per_worker: int = 1
-    memory_limit: str | None = None
-    gpus: int = 0
+    cluster: str = field(
+        default="local",
+        metadata=cli(
+            help="local, slurm, kubernetes (options in a job file), tcp://host:port, "
+            "scheduler-file:PATH"
+        ),
+    )
+    workers: int | None = field(
+        default=None, metadata=cli(minimum=1, help="worker processes", default_text="one per core")
+    )
+    threads_per_worker: int = field(
+        default=1, metadata=cli(minimum=1, help="threads of each worker process")
+    )
+    memory_limit: str | None = field(
+        default=None, metadata=cli(help="per worker, e.g. 4GiB", default_text="share of RAM")
+    )
+    gpus: int = field(default=0, metadata=cli(minimum=0, help="local GPU workers (dask-cuda)"))
     # TLS between client, scheduler and workers (PEM files; one CA signs the certificates)
     tls_ca_file: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
     slurm: SlurmOptions = field(default_factory=SlurmOptions)
     kubernetes: KubernetesOptions = field(default_factory=KubernetesOptions)
+
+    def __post_init__(self) -> None:
+        check_minimums(self)
 
 
 class Runner:
@@ -115,11 +131,17 @@ class Runner:
 class SerialRunner(Runner):
     """In-process execution, in order: the debugging path."""
 
-    def map_unordered(self, fn, items, *args, resources=None):  # noqa: ANN001, ANN201
+    def map_unordered(
+        self,
+        fn: Callable[..., Any],
+        items: Iterable[Any],
+        *args: Any,
+        resources: dict[str, float] | None = None,
+    ) -> Iterator[tuple[Any, Any, BaseException | None]]:
         for item in items:
             try:
                 yield item, fn(item, *args), None
-            except Exception as exc:  # noqa: BLE001 - reported to the caller with its item
+            except Exception as exc:  # reported to the caller with its item
                 yield item, None, exc
 
     def run_ranks(self, fn: Callable[..., Any], world: int, *args: Any) -> list[Any]:
@@ -139,7 +161,13 @@ class DaskRunner(Runner):
             w.get("resources", {}).get(GPU_RESOURCE) for w in workers.values()
         )
 
-    def map_unordered(self, fn, items, *args, resources=None):  # noqa: ANN001, ANN201
+    def map_unordered(
+        self,
+        fn: Callable[..., Any],
+        items: Iterable[Any],
+        *args: Any,
+        resources: dict[str, float] | None = None,
+    ) -> Iterator[tuple[Any, Any, BaseException | None]]:
         from distributed import as_completed
 
         items = list(items)
@@ -155,7 +183,7 @@ class DaskRunner(Runner):
             item = futures.pop(future)
             try:
                 yield item, future.result(), None
-            except Exception as exc:  # noqa: BLE001 - reported to the caller with its item
+            except Exception as exc:  # reported to the caller with its item
                 yield item, None, exc
             future.release()
 
@@ -170,7 +198,7 @@ class DaskRunner(Runner):
         futures = [
             self.client.submit(
                 fn, rank, world, init, *args, workers=[w], allow_other_workers=False, pure=False
-            )  # fmt: skip
+            )
             for rank, w in enumerate(chosen)
         ]
         return self.client.gather(futures)
@@ -337,65 +365,98 @@ def open_runner(spec: ClusterSpec) -> Iterator[Runner]:
     if spec.cluster == "none":
         yield SerialRunner()
         return
-    import dask
-    from distributed import Client, LocalCluster
-
     for name, value in _single_thread_env(spec.threads_per_worker).items():
         os.environ.setdefault(name, value)  # spawned local workers inherit it
     sec = security(spec)
     if spec.cluster.startswith(("tcp://", "tls://", "ucx://")):
-        with Client(spec.cluster, security=sec) as client:
-            yield DaskRunner(client)
-        return
-    if spec.cluster.startswith("scheduler-file:"):
-        path = spec.cluster.split(":", 1)[1]
-        deadline = time.monotonic() + 600
-        while not os.path.exists(path) and time.monotonic() < deadline:
-            time.sleep(1)  # the scheduler of the same allocation writes it when it is up
-        with Client(scheduler_file=path, security=sec) as client:
-            client.wait_for_workers(1, timeout=600)
-            yield DaskRunner(client)
-        return
-    if spec.cluster == "slurm":
-        opts = spec.slurm
-        with slurm_cluster(spec) as cluster:
-            if opts.adapt_max:
-                cluster.adapt(minimum=opts.adapt_min or 0, maximum=opts.adapt_max)
-            else:
-                cluster.scale(jobs=opts.jobs)
-            if opts.gpu_jobs:  # a second worker group on the same scheduler
-                gpu_options = slurm_gpu_job_options(cluster, spec)
-                for i in range(opts.gpu_jobs):
-                    cluster.worker_spec[f"gpu-{i}"] = {
-                        "cls": cluster.job_cls,
-                        "options": gpu_options,
-                    }
-                cluster.sync(cluster._correct_state)  # submit the added specs now
-            with Client(cluster) as client:
-                client.wait_for_workers(1, timeout=600)
-                yield DaskRunner(client)
-        return
-    if spec.cluster == "kubernetes":
-        operator = _optional("dask_kubernetes.operator", "kubernetes")
-        k = spec.kubernetes
-        with operator.KubeCluster(
-            custom_cluster_spec=kubernetes_cluster_spec(spec), namespace=k.namespace
-        ) as cluster:
-            if k.gpu_workers:
-                cluster.add_worker_group(
-                    name="gpu",
-                    n_workers=k.gpu_workers,
-                    resources={"limits": {"nvidia.com/gpu": str(k.gpus_per_worker)}},
-                    worker_command="dask-cuda-worker",
-                )
-            with Client(cluster) as client:
-                yield DaskRunner(client)
-        return
-    if spec.cluster != "local":
+        opened = _scheduler_runner(spec.cluster, sec)
+    elif spec.cluster.startswith("scheduler-file:"):
+        opened = _scheduler_file_runner(spec.cluster.split(":", 1)[1], sec)
+    elif spec.cluster == "slurm":
+        opened = _slurm_runner(spec)
+    elif spec.cluster == "kubernetes":
+        opened = _kubernetes_runner(spec)
+    elif spec.cluster == "local":
+        opened = _local_runner(spec, sec)
+    else:
         raise UsageError(
             f"unknown cluster {spec.cluster!r}: use local, none, slurm, kubernetes, "
             "tcp://host:port or scheduler-file:PATH"
         )
+    with opened as runner:
+        yield runner
+
+
+@contextlib.contextmanager
+def _scheduler_runner(address: str, sec: Any) -> Iterator[Runner]:
+    """Tasks on an existing scheduler."""
+    from distributed import Client
+
+    with Client(address, security=sec) as client:
+        yield DaskRunner(client)
+
+
+@contextlib.contextmanager
+def _scheduler_file_runner(path: str, sec: Any) -> Iterator[Runner]:
+    """Tasks on the scheduler of the same allocation, found through the file it writes."""
+    from distributed import Client
+
+    deadline = time.monotonic() + 600
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(1)  # the scheduler of the same allocation writes it when it is up
+    with Client(scheduler_file=path, security=sec) as client:
+        client.wait_for_workers(1, timeout=600)
+        yield DaskRunner(client)
+
+
+@contextlib.contextmanager
+def _slurm_runner(spec: ClusterSpec) -> Iterator[Runner]:
+    """Workers as Slurm jobs: a CPU group, scaled or adaptive, and an optional GPU group."""
+    from distributed import Client
+
+    opts = spec.slurm
+    with slurm_cluster(spec) as cluster:
+        if opts.adapt_max:
+            cluster.adapt(minimum=opts.adapt_min or 0, maximum=opts.adapt_max)
+        else:
+            cluster.scale(jobs=opts.jobs)
+        if opts.gpu_jobs:  # a second worker group on the same scheduler
+            gpu_options = slurm_gpu_job_options(cluster, spec)
+            for i in range(opts.gpu_jobs):
+                cluster.worker_spec[f"gpu-{i}"] = {"cls": cluster.job_cls, "options": gpu_options}
+            cluster.sync(cluster._correct_state)  # submit the added specs now
+        with Client(cluster) as client:
+            client.wait_for_workers(1, timeout=600)
+            yield DaskRunner(client)
+
+
+@contextlib.contextmanager
+def _kubernetes_runner(spec: ClusterSpec) -> Iterator[Runner]:
+    """A DaskCluster of the operator, with a GPU worker group when asked for."""
+    from distributed import Client
+
+    operator = _optional("dask_kubernetes.operator", "kubernetes")
+    k = spec.kubernetes
+    with operator.KubeCluster(
+        custom_cluster_spec=kubernetes_cluster_spec(spec), namespace=k.namespace
+    ) as cluster:
+        if k.gpu_workers:
+            cluster.add_worker_group(
+                name="gpu",
+                n_workers=k.gpu_workers,
+                resources={"limits": {"nvidia.com/gpu": str(k.gpus_per_worker)}},
+                worker_command="dask-cuda-worker",
+            )
+        with Client(cluster) as client:
+            yield DaskRunner(client)
+
+
+@contextlib.contextmanager
+def _local_runner(spec: ClusterSpec, sec: Any) -> Iterator[Runner]:
+    """An embedded LocalCluster, or a LocalCUDACluster with one worker per GPU."""
+    import dask
+    from distributed import Client, LocalCluster
+
     if spec.gpus:
         dask_cuda = _optional("dask_cuda", "gpu")
         cluster_cm = dask_cuda.LocalCUDACluster(

@@ -13,8 +13,12 @@ class InputError(VsbatchError):
     exit_code = 2
 
 
-class UsageError(VsbatchError):
-    """A command was called in a way that cannot work (existing catalog, bad option, ...)."""
+class UsageError(VsbatchError, ValueError):
+    """A command was called in a way that cannot work (existing catalog, bad option, ...).
+
+    Also a ValueError: a Python caller giving ``RunConfig`` a bad value gets the exception
+    type Python uses for bad argument values.
+    """
 
     exit_code = 2
 

@@ -110,7 +110,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
             values[key] = _check_type(value, hints[key], f"{where}.{key}")
     try:
         return cls(**values)
-    except ValueError as exc:
+    except UsageError as exc:  # the dataclass's own validation: say which file and section
         raise UsageError(f"{where}: {exc}") from exc
 
 
