@@ -26,23 +26,9 @@ if TYPE_CHECKING:
 
 
 def _kinds() -> list[str]:
-    from vsbatch.models.kinds import KINDS
+    from vsbatch.models.kinds import available_kinds
 
-    return list(KINDS)
-
-
-CATALOGUE_INPUT_OPTIONS = ("input", "output", "model", "overwrite", "partition_epochs", "cluster",
-                           "no_cluster", "workers", "threads_per_worker", "memory_limit", "gpus",
-                           "verbose", "debug")  # fmt: skip
-"""``vsbatch run`` options a catalogue-parameters input uses; any other one given is refused, so
-a new light-curve option is refused there without being listed."""
-
-
-def _options_given_except(args: argparse.Namespace, used: tuple[str, ...]) -> list[str]:
-    """The ``vsbatch run`` options outside ``used`` given a value other than their default."""
-    defaults = vars(build_parser().parse_args(["run"]))
-    return ["--" + d.replace("_", "-") for d, v in defaults.items()
-            if d not in used and getattr(args, d) != v]  # fmt: skip
+    return available_kinds()
 
 
 def _dest(flag: str) -> str:
@@ -115,22 +101,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         cluster = _dataclass_from_args(ClusterSpec, args)
         if args.no_cluster:
             cluster = dataclasses.replace(cluster, cluster="none")
-        if args.model:
-            from vsbatch.io.catalog_tables import is_catalog_parameters
-            from vsbatch.pipeline import classify_catalog
-
-            if is_catalog_parameters(args.input):  # one row per source, no epochs (issue 5)
-                refused = _options_given_except(args, CATALOGUE_INPUT_OPTIONS)
-                if refused:
-                    raise UsageError(
-                        f"{args.input}: a catalogue-parameters input (one row per source, no "
-                        f"epochs) takes no {', '.join(refused)}; rerun it with --overwrite"
-                    )
-                result = classify_catalog(args.input, args.output, tuple(args.model),
-                                          overwrite=args.overwrite, cluster=cluster,
-                                          partition_rows=args.partition_epochs)  # fmt: skip
-                print(result.text())
-                return 0
         source, output, mode, keep_going = (
             args.input,
             args.output,
@@ -227,7 +197,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from vsbatch.models.kinds import TrainRequest, train
+    from vsbatch.training.kinds import train
+    from vsbatch.training.requests import TrainRequest
 
     request = TrainRequest(
         kind=args.kind,
@@ -256,7 +227,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from vsbatch.models.artifacts import load_artifact
-    from vsbatch.models.kinds import EvaluateRequest, model_kind
+    from vsbatch.training.kinds import evaluate
+    from vsbatch.training.requests import EvaluateRequest
 
     artifact = load_artifact(args.model)
     request = EvaluateRequest(
@@ -266,7 +238,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         group_column=args.group_column,
         params=parse_key_values(args.set),
     )
-    result = model_kind(artifact.card["kind"]).part("evaluate")(artifact, request)
+    result = evaluate(artifact, request)
     print(json.dumps(result.report, indent=1, default=str))
     print("written: " + " ".join(map(str, result.files)), file=sys.stderr)
     return 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vsbatch.cluster import ClusterSpec, open_runner
-from vsbatch.config import RunConfig
+from vsbatch.config import RunConfig, command_line_options
 from vsbatch.errors import InputError, UsageError
 from vsbatch.io.catalog import PartitionRecord, check_output_state
 from vsbatch.io.catalog_tables import read_catalog_parameters
@@ -92,14 +92,12 @@ def run_catalog_parameters(
 def _refused_options(config: RunConfig, **flags: bool) -> list[str]:
     """The options, as command-line flags, set in ``config`` or ``flags`` that this route
     does not use: config fields away from their default, then the flags given."""
-    defaults = RunConfig()
-    names = [
-        f.name
-        for f in fields(RunConfig)
-        if f.name not in _USED_FIELDS and getattr(config, f.name) != getattr(defaults, f.name)
+    refused = [
+        option.flag_name(name)
+        for name, option, default in command_line_options(RunConfig)
+        if name not in _USED_FIELDS and getattr(config, name) != default
     ]
-    names += [name for name, given in flags.items() if given]
-    return ["--" + name.replace("_", "-") for name in names]
+    return refused + ["--" + name.replace("_", "-") for name, given in flags.items() if given]
 
 
 def classify_catalog(
