@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import shlex
 import sys
 import traceback
@@ -85,6 +86,18 @@ def _dataclass_from_args(cls: type, args: argparse.Namespace) -> Any:
     return cls(**values)
 
 
+MODELS_EXTRA_HINT = "pip install 'vsbatch[models]'"
+
+
+def _require_models_extra(what: str) -> None:
+    """Exit 2 with the install command when PyTorch (the ``models`` extra) is missing: runs
+    without models never need it, so the base install leaves it out."""
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise UsageError(f"{what} needs PyTorch, in the models extra: {MODELS_EXTRA_HINT}") from exc
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from vsbatch.jobs import load_job
     from vsbatch.pipeline import run
@@ -108,6 +121,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             (args.keep_going),
         )
         config = _dataclass_from_args(RunConfig, args)
+    if config.models:
+        _require_models_extra("--model")
     summary = run(
         source,
         output,
@@ -197,6 +212,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    _require_models_extra("vsbatch train")
     from vsbatch.training.kinds import train
     from vsbatch.training.requests import TrainRequest
 
@@ -226,6 +242,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    _require_models_extra("vsbatch evaluate")
     from vsbatch.models.artifacts import load_artifact
     from vsbatch.training.kinds import evaluate
     from vsbatch.training.requests import EvaluateRequest
@@ -245,6 +262,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
+    _require_models_extra("vsbatch models")
     from vsbatch.models.artifacts import list_artifacts
 
     for a in list_artifacts():
@@ -299,8 +317,8 @@ def _add_ingest(sub: argparse._SubParsersAction) -> None:
 
 def _add_query(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("query", help="SQL over a catalog (tables: catalog, failures)")
-    p.add_argument("catalog")
-    p.add_argument("sql")
+    p.add_argument("catalog", help="catalog folder written by vsbatch run")
+    p.add_argument("sql", help="one SQL statement over the tables catalog and failures")
     p.add_argument("--format", default="table", choices=["table", "csv", "json", "parquet"])
     p.add_argument("-o", "--output", help="write the result to a file")
     p.set_defaults(func=_cmd_query)
@@ -308,7 +326,7 @@ def _add_query(sub: argparse._SubParsersAction) -> None:
 
 def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="self-contained HTML report of a catalog")
-    p.add_argument("catalog")
+    p.add_argument("catalog", help="catalog folder written by vsbatch run")
     p.add_argument("-o", "--output", default="report.html")
     p.add_argument("--sample-cap", type=int, default=20_000, help="points per scatter plot")
     p.add_argument("--seed", type=int, default=0)
@@ -331,8 +349,8 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
 
 def _add_inspect(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="one source: light curve, periodogram, fold, spectra, dm-dt")
-    p.add_argument("catalog")
-    p.add_argument("source_id")
+    p.add_argument("catalog", help="catalog folder written by vsbatch run")
+    p.add_argument("source_id", help="the source to draw, as in the catalog's source_id column")
     p.add_argument("-o", "--output", required=True, help="PNG file")
     p.add_argument("--input", help="where the input is now, if not where the manifest says")
     p.set_defaults(func=_cmd_inspect)
@@ -434,12 +452,19 @@ def main(argv: list[str] | None = None) -> int:
     args.command_line = "vsbatch " + shlex.join(sys.argv[1:] if argv is None else map(str, argv))
     _log_to_stderr(args.verbose)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers, not at exit
+        return code
     except VsbatchError as exc:
         print(f"vsbatch: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        hint = "; rerun it with --resume to continue" if args.command == "run" else ""
+        print(f"vsbatch: interrupted{hint}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader closed the pipe (`vsbatch schema | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # internal error: exit 1, traceback on request
         if args.debug:
             traceback.print_exc()
