@@ -232,7 +232,7 @@ def test_too_few_valid_epochs_is_a_failure_record(
     assert catalog_frame(out).source_id.tolist() == ["ok"]
     fails = open_catalog(out).failures().to_pylist()
     assert [(f["source_id"], f["stage"]) for f in fails] == [("bad", "clean")]
-    assert reason in fails[0]["reason"] and "source bad" in fails[0]["reason"]
+    assert reason in fails[0]["reason"] and fails[0]["source_id"] == "bad"
     assert_row_accounting(pd.DataFrame(rows), out)
 
 
@@ -325,7 +325,7 @@ def test_short_light_curves_get_stage_failures_but_keep_their_row(capsys, tmp_pa
     row = catalog_frame(out).iloc[0]
     assert row.n_obs == 10 and np.isfinite(row.period) and pd.isna(row.r21)
     fails = open_catalog(out).failures().to_pylist()
-    assert [(f["stage"], f["reason"].split(" [")[0]) for f in fails] == [
+    assert [(f["stage"], f["reason"]) for f in fails] == [
         ("fourier", "too few usable epochs"),
         ("freqanalysis", "too few usable epochs"),
     ]

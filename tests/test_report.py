@@ -448,12 +448,11 @@ def _synthetic_failure(rng: np.random.Generator, sid: str, partition: str) -> di
         ("fourier", "too few usable epochs"),
         ("freqanalysis", "singular least-squares problem (poor phase coverage)"),
     ][int(rng.choice(3, p=[0.6, 0.25, 0.15]))]
-    where = f" [partition {partition}, source {sid}, band I]"
     return {
         "source_id": sid,
         "band": "I",
         "stage": stage,
-        "reason": reason + where,
+        "reason": reason,
         "partition": partition,
         "file": None,
     }

@@ -8,7 +8,11 @@ from vsbatch.schema import table_schema
 
 
 class FailureLog:
-    """Collects failure rows of one partition (or of the input check) as the stages run."""
+    """Collects failure rows of one partition (or of the input check) as the stages run.
+
+    The reason says why, never where: source, band, partition and file have their own columns,
+    so ``GROUP BY reason`` counts light curves by cause.
+    """
 
     def __init__(self, partition: str | None = None, file: str | None = None) -> None:
         self.partition = partition
@@ -16,14 +20,12 @@ class FailureLog:
         self._rows: list[dict] = []
 
     def add(self, source_id: object, band: str | None, stage: str, reason: str) -> None:
-        where = f"partition {self.partition}" if self.partition else "input"
-        sid = None if source_id is None else str(source_id)
         self._rows.append(
             {
-                "source_id": sid,
+                "source_id": None if source_id is None else str(source_id),
                 "band": band,
                 "stage": stage,
-                "reason": f"{reason} [{where}, source {sid}, band {band}]",
+                "reason": reason,
                 "partition": self.partition,
                 "file": self.file,
             }

@@ -23,10 +23,7 @@ def manifest_models(cat: Catalog) -> list[dict]:
     return [m if isinstance(m, dict) else {"name": str(m)} for m in raw]
 
 
-_REASON_PATTERN = (
-    r"regexp_replace(regexp_replace(reason, ' \[(partition|input)[^\]]*\]$', ''), "
-    r"'[-+]?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?', 'N', 'g')"
-)
+_REASON_PATTERN = r"regexp_replace(reason, '[-+]?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?', 'N', 'g')"
 
 
 def run_section(
