@@ -11,9 +11,9 @@ def test_the_same_cause_in_many_light_curves_is_one_reason() -> None:
     log = FailureLog(partition="o1p0", file="in.parquet")
     for sid in ("a", "b", "c"):
         log.add(sid, "I", "period", "zero time span: no period can be searched")
-    table = log.to_table()
-    groups = duckdb.sql("SELECT reason, count(*) AS n FROM table GROUP BY reason").fetchall()
+    failures = log.to_table()
+    groups = duckdb.sql("SELECT reason, count(*) AS n FROM failures GROUP BY reason").fetchall()
     assert groups == [("zero time span: no period can be searched", 3)]
-    assert table.column("source_id").to_pylist() == ["a", "b", "c"]
-    assert set(table.column("partition").to_pylist()) == {"o1p0"}
-    assert set(table.column("file").to_pylist()) == {"in.parquet"}
+    assert failures.column("source_id").to_pylist() == ["a", "b", "c"]
+    assert set(failures.column("partition").to_pylist()) == {"o1p0"}
+    assert set(failures.column("file").to_pylist()) == {"in.parquet"}
