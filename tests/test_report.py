@@ -465,7 +465,8 @@ def test_report_on_many_partitions_samples_and_is_deterministic(tmp_path: Path) 
     two = report(cat, tmp_path / "b.html", sample_cap=300, seed=7)
     assert one.light_curves == one.sources == 20_000
     bailey, fourier = one.figures[1], one.figures[2]
-    assert bailey.points_sampled == 300 and fourier.points_sampled == 900
+    assert len(bailey.panels) == 2  # one Bailey panel per band, each capped like a layer
+    assert bailey.points_sampled == 2 * 300 and fourier.points_sampled == 900
     assert 15_000 < bailey.rows_binned <= 20_000  # every row in range is in the SQL histogram
     images_one = decoded_pngs(parse(tmp_path / "a.html"))
     assert images_one == decoded_pngs(parse(tmp_path / "b.html"))  # seeded sample, same pixels

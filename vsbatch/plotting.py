@@ -82,13 +82,20 @@ def class_colour(name: str, index: int) -> str:
 
 
 def log_axis_labels(axis: TickAxis) -> None:
-    """Plain numbers (0.2, 0.5, 1, 2) on a log axis: periods read better than powers of ten."""
+    """Plain numbers (0.2, 0.5, 1, 2) on a log axis: periods read better than powers of ten.
+
+    Over a decade or more the minor ticks at 2 and 5 are labelled; on a narrower axis (RR
+    Lyrae periods span 0.2-1 d) every minor tick is, so the axis never shows one lone label.
+    """
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    axis.set_minor_formatter(
-        FuncFormatter(
-            lambda v, _: f"{v:g}" if round(v / 10 ** math.floor(math.log10(v))) in (2, 5) else ""
-        )
-    )
+
+    def minor(value: float, _: int) -> str:
+        lo, hi = sorted(axis.get_view_interval())
+        labelled = (2, 5) if lo > 0 and hi / lo >= 10 else range(2, 10)
+        leading = round(value / 10 ** math.floor(math.log10(value)))
+        return f"{value:g}" if leading in labelled else ""
+
+    axis.set_minor_formatter(FuncFormatter(minor))
 
 
 def fourier_curve(fit: FourierFit, i: int, phase: np.ndarray) -> np.ndarray:

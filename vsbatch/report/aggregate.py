@@ -217,6 +217,7 @@ class SeededSample:
         self.cap = cap
         self.columns: dict[str, np.ndarray] = {}
         self.classes: list = []
+        self.bands = np.zeros(0, dtype=object)
 
     def load(
         self,
@@ -235,6 +236,7 @@ class SeededSample:
         n = max(RANGE_SAMPLE, self.cap)
         exprs = [f"{q.sql} AS {sql_identifier(k)}" for k, q in quantities.items()]
         exprs.append(f"{cls.sql() if cls else 'NULL'} AS __class")
+        exprs.append("CAST(band AS VARCHAR) AS __band")
         h = f"hash(source_id, band, {int(seed)})"
         fraction = 2.0 * n / rows if rows else 1.0
         where = f"WHERE {h} < {int(fraction * 2**64)}::UBIGINT" if fraction < 1 else ""
@@ -248,6 +250,11 @@ class SeededSample:
         labels = np.ma.asarray(data["__class"])
         mask = np.ma.getmaskarray(labels)
         self.classes = [None if m else v for v, m in zip(labels.data, mask, strict=True)]
+        bands = np.ma.asarray(data["__band"])
+        band_mask = np.ma.getmaskarray(bands)
+        self.bands = np.array(
+            [None if m else v for v, m in zip(bands.data, band_mask, strict=True)], dtype=object
+        )
 
     def values(self, key: str) -> np.ndarray:
         """The finite sampled values of a quantity."""
@@ -275,10 +282,16 @@ class SeededSample:
         hi = min(q99, q3 + 3.0 * (q3 - q1))
         return 1.1 * hi if hi > 0 else 1.0
 
-    def scatter(self, x: Axis, y: Axis) -> tuple[np.ndarray, np.ndarray, list]:
-        """The first ``cap`` sample rows inside both ranges: (x, y, class values)."""
+    def scatter(
+        self, x: Axis, y: Axis, bands: tuple[str | None, ...] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, list]:
+        """The first ``cap`` sample rows inside both ranges (of ``bands`` when given):
+        (x, y, class values)."""
         xs, ys = self.columns[x.q.key], self.columns[y.q.key]
-        rows = np.flatnonzero(x.inside(xs) & y.inside(ys))[: self.cap]
+        keep = x.inside(xs) & y.inside(ys)
+        if bands is not None:
+            keep &= np.isin(self.bands, np.array(bands, dtype=object))
+        rows = np.flatnonzero(keep)[: self.cap]
         return x.values(xs[rows]), y.values(ys[rows]), [self.classes[i] for i in rows]
 
 

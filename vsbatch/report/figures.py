@@ -32,13 +32,17 @@ from vsbatch.report.aggregate import (
 from vsbatch.report.rendered import Drawer, FigureInfo, RenderedFigure
 
 
-def _density_layer(ax: Axes, request: HistogramRequest, cap: int) -> int:
-    """Log-scaled grey density of every row in range; returns the rows counted.
+def _density_layer(
+    ax: Axes, request: HistogramRequest, cap: int, bands: tuple[str | None, ...] | None = None
+) -> int:
+    """Log-scaled grey density of every row in range (of ``bands`` when given, for a request
+    counted by band); returns the rows counted.
 
     Drawn only when the rows outnumber the sample cap: below it the sample is every row.
     """
     x, y = request.axes
-    grid = request.counts.get(None, np.zeros((x.bins, y.bins)))
+    keys = bands if bands is not None else tuple(request.counts)
+    grid = sum((request.counts[k] for k in keys if k in request.counts), np.zeros((x.bins, y.bins)))
     total = int(grid.sum())
     if total > cap:
         masked = np.ma.masked_equal(grid.T, 0)
@@ -55,9 +59,16 @@ def _density_layer(ax: Axes, request: HistogramRequest, cap: int) -> int:
     return total
 
 
-def _scatter_layer(ax: Axes, agg: CatalogAggregates, x: Axis, y: Axis, legend: bool) -> int:
+def _scatter_layer(
+    ax: Axes,
+    agg: CatalogAggregates,
+    x: Axis,
+    y: Axis,
+    legend: bool,
+    bands: tuple[str | None, ...] | None = None,
+) -> int:
     """The seeded, capped sample on top of the density, coloured by class."""
-    xs, ys, cs = agg.sample.scatter(x, y)
+    xs, ys, cs = agg.sample.scatter(x, y, bands)
     if not len(xs):
         return 0
     size = 14 if len(xs) <= 2_000 else 5 if len(xs) <= 8_000 else 2.5
@@ -149,8 +160,12 @@ def plan_period_histogram(agg: CatalogAggregates, stats: CatalogStats) -> Drawer
     return draw
 
 
+MAX_BAILEY_PANELS = 6  # one panel per band up to this many bands, else all bands together
+
+
 def plan_bailey_diagram(agg: CatalogAggregates) -> Drawer | None:
-    """Amplitude against fold period, coloured by class."""
+    """Amplitude against fold period, coloured by class, one panel per band: amplitudes of
+    different bands differ, so mixing them smears the diagram."""
     qx, qy = agg.quantities.get("log_fold"), agg.quantities.get("amplitude")
     if qx is None or qy is None:
         return None
@@ -161,20 +176,31 @@ def plan_bailey_diagram(agg: CatalogAggregates) -> Drawer | None:
     if rx is None or hi is None:
         return None
     x, y = Axis(qx, *rx), Axis(qy, 0.0, hi)
-    request = agg.histograms.histogram(x, y)
+    request = agg.histograms.histogram(x, y, by_band=True)
 
     def draw() -> RenderedFigure:
-        fig = figure(8.5, 6.0)
-        ax = fig.add_subplot()
-        binned = _density_layer(ax, request, agg.cap)
-        sampled = _scatter_layer(ax, agg, x, y, legend=True)
-        ax.set_title("Bailey diagram" + (f", coloured by {agg.cls.name}" if agg.cls else ""))
+        by_count = sorted(request.counts, key=lambda b: -request.counts[b].sum())
+        panels = [(b,) for b in by_count] if 1 < len(by_count) <= MAX_BAILEY_PANELS else [None]
+        columns = min(len(panels), 3)
+        rows = math.ceil(len(panels) / columns)
+        fig = figure(8.5 if columns == 1 else 4.6 * columns, 6.0 if rows == 1 else 4.4 * rows)
+        infos, binned, sampled = [], 0, 0
+        for k, bands in enumerate(panels):
+            ax = fig.add_subplot(rows, columns, k + 1)
+            binned += _density_layer(ax, request, agg.cap, bands)
+            sampled += _scatter_layer(ax, agg, x, y, legend=k == 0, bands=bands)
+            if bands is not None:
+                ax.set_title(f"band {bands[0] or '(none)'}")
+            infos.append(panel_info(ax))
+        title = "Bailey diagram" + (f", coloured by {agg.cls.name}" if agg.cls else "")
+        fig.suptitle(title) if len(panels) > 1 else fig.axes[0].set_title(title)
         caption = (
-            "Peak-to-peak amplitude of the 10th-order Fourier fit against the period it was "
-            "folded on (fold_period). " + _layers_text(agg, request, binned, sampled)
+            "Peak-to-peak amplitude of the Fourier fit against the period it was folded on "
+            "(fold_period)" + (", one panel per band. " if len(panels) > 1 else ". ")
+            + _layers_text(agg, request, binned, sampled)
         )
-        info = FigureInfo(ax.get_title(), caption, (panel_info(ax),), sampled, binned)
-        return RenderedFigure(info, png_bytes(fig))
+        return RenderedFigure(FigureInfo(title, caption, tuple(infos), sampled, binned),
+                              png_bytes(fig))  # fmt: skip
 
     return draw
 
