@@ -64,18 +64,20 @@ def test_a_linear_trend_is_flagged_not_given_a_significant_period(detrend: str) 
 
 def test_labels_follow_alias_flags_and_cycles() -> None:
     """beyond_baseline needs a grid below 1/T (fmin set); alias labels name the other peak."""
-    f = np.array([0.0008, 2.0, 2.0, 2.0, 2.0])
-    top = np.array([[f0, other] for f0, other in zip(f, [np.nan, 1.0, 1.0, 4.0, 3.0], strict=True)])
+    f = np.array([0.0008, 2.0, 2.0, 2.0, 2.0, 2.0])
+    other = [np.nan, 1.0, 1.0, 4.0, 3.0, 3.0]
+    top = np.array([[f0, g] for f0, g in zip(f, other, strict=True)])
     result = PeriodSearchResult(
-        frequency=f, period=1 / f, power=np.full(5, 0.5), fap=np.zeros(5),
-        log10_fap=np.zeros(5), period_uncertainty=np.zeros(5), top_frequencies=top,
-        top_powers=np.array([[0.5, 0.45]] * 4 + [[0.5, 0.1]]),
-        alias_flag=np.array([0, ALIAS_HALF_DOUBLE, ALIAS_DAILY, ALIAS_HALF_DOUBLE, 0]),
+        frequency=f, period=1 / f, power=np.full(6, 0.5), fap=np.array([0, 0, 0, 0, 0, 0.2]),
+        log10_fap=np.zeros(6), period_uncertainty=np.zeros(6), top_frequencies=top,
+        top_powers=np.array([[0.5, 0.45]] * 4 + [[0.5, 0.1]] * 2),
+        alias_flag=np.array([0, ALIAS_HALF_DOUBLE, ALIAS_DAILY, ALIAS_HALF_DOUBLE, 0, 0]),
     )  # fmt: skip
     labels = classify_periods(
-        np.full(5, 1000.0), np.full(5, 1e-4), np.full(5, 2e-4), result, np.zeros(5, bool)
+        np.full(6, 1000.0), np.full(6, 1e-4), np.full(6, 2e-4), result, np.zeros(6, bool)
     )
-    assert list(labels) == ["beyond_baseline", "alias:double", "alias:1d", "alias:half", "ok"]
+    expected = ["beyond_baseline", "alias:double", "alias:1d", "alias:half", "ok", "insignificant"]
+    assert list(labels) == expected
 
 
 def test_real_rrab_periods_are_ok(ogle_rrab) -> None:

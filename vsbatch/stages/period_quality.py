@@ -10,6 +10,8 @@ and its Baluev FAP can still be 1e-100. The label says which, first match wins:
   lies within one grid step of the grid's lowest frequency;
 - ``beyond_baseline``: the period is longer than the light curve's time span;
 - ``few_cycles``: span x frequency < 2 (the NN-FAP paper's rule);
+- ``insignificant``: Baluev FAP >= ``SIGNIFICANT_FAP`` (our addition: the highest peak of
+  noise, or of five epochs of a supernova, is not a period);
 - ``alias:1d``, ``alias:double``, ``alias:half``: another strong top peak (``alias_flags``)
   lies 1 c/d away, at half the frequency (the true period may be double: eclipsing binaries)
   or at twice it (the true period may be half);
@@ -34,6 +36,7 @@ from vsbatch.stages.context import StageContext
 TREND_DEGREE = 2
 TREND_EXPLAINED = 0.5
 DETRENDED_FAP = 1e-3
+SIGNIFICANT_FAP = 1e-2
 
 
 def detrended(ctx: StageContext, lcs: LightCurves) -> LightCurves:
@@ -60,6 +63,7 @@ def classify_periods(
         (trend | (f <= lowest_frequency + grid_step), "trend"),
         (cycles < 1.0, "beyond_baseline"),
         (cycles < MIN_CYCLES, "few_cycles"),
+        (result.fap >= SIGNIFICANT_FAP, "insignificant"),
         ((flag & ALIAS_DAILY) > 0, "alias:1d"),
         (((flag & ALIAS_HALF_DOUBLE) > 0) & at_half, "alias:double"),
         ((flag & ALIAS_HALF_DOUBLE) > 0, "alias:half"),
