@@ -22,6 +22,7 @@ ALL_STAGES = ("stats", "period", "multiband", "pdm", "fourier", "freqanalysis", 
 # PDM is opt-in: on the default grid it costs about 3x all other stages together (README).
 DEFAULT_STAGES = ("stats", "period", "multiband", "fourier", "freqanalysis", "dmdt")
 FOLD_PERIOD_MODES = ("auto", "search", "catalog")
+MAX_DETREND_DEGREE = 5  # higher powers of time fit pulsations of long light curves, not trends
 # Sample cuts of the Blazhko paper's Section 2 (vsbatch.stages.blazhko.paper_sample_cuts)
 BLAZHKO_CUTS = ("none", "paper", "paper-mc")
 
@@ -102,6 +103,18 @@ def parse_key_values(items: list[str]) -> dict[str, str]:
     return out
 
 
+def detrend_degree(text: str) -> int | None:
+    """The polynomial degree of a ``detrend`` setting (``none`` or ``poly:N``, N = 0..5)."""
+    if text == "none":
+        return None
+    kind, _, degree = text.partition(":")
+    if kind != "poly" or not degree.isdigit() or int(degree) > MAX_DETREND_DEGREE:
+        raise UsageError(
+            f"detrend must be none or poly:N with N 0..{MAX_DETREND_DEGREE}, got {text!r}"
+        )
+    return int(degree)
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """What a run computes. Execution settings (workers, cluster) are not part of it."""
@@ -149,6 +162,14 @@ class RunConfig:
         metadata=cli(minimum=1, help="frequency grid size bound, per light curve"),
     )
     period_backend: str = field(default="auto", metadata=cli(help="auto, numba or nifty-ls"))
+    detrend: str = field(
+        default="none",
+        metadata=cli(
+            metavar="none|poly:N",
+            help="remove a weighted polynomial of degree N (0-5) in time from each band before "
+            "the period and multiband searches (other stages see the observed magnitudes)",
+        ),
+    )
     pdm_bins: int = field(
         default=10, metadata=cli(minimum=2, help="phase bins of phase dispersion minimisation")
     )
@@ -214,6 +235,7 @@ class RunConfig:
             raise UsageError(f"fold_period must be one of {FOLD_PERIOD_MODES}")
         if self.fmax <= 0 or self.samples_per_peak <= 0 or self.top_k < 1:
             raise UsageError("fmax and samples_per_peak must be positive, top_k at least 1")
+        detrend_degree(self.detrend)
         if not self.clip_mag > 0:
             raise UsageError("clip_mag must be positive")
         if self.blazhko_cuts not in BLAZHKO_CUTS:

@@ -263,7 +263,12 @@ def _best_peaks(
             periodogram = BACKENDS[name].power(sub, sub_grid, nterms, sub_source)
             peaks = top_peaks(periodogram, n_top, min_peak_separation)
             best = refine_peak(
-                sub, peaks.frequency[:, 0], sub_grid.step, nterms=nterms, source_index=sub_source
+                sub,
+                peaks.frequency[:, 0],
+                sub_grid.step,
+                nterms=nterms,
+                source_index=sub_source,
+                bounds=(sub_grid.minimum_frequency, sub_grid.maximum_frequency),
             )
             frequency[chosen], power[chosen] = best.frequency, best.power
             top_f[chosen], top_p[chosen] = peaks.frequency, peaks.power

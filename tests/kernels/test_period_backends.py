@@ -150,3 +150,37 @@ def test_multiband_sdss_stripe82_recovery():
     yearly = np.abs(np.abs(result.frequency - 1 / published) - 1 / 365.25) < 1e-3
     assert np.mean(daily[missed] | yearly[missed]) > 0.8
     assert np.all(result.log10_fap[recovered] < -5)
+
+
+def _random_cadence_curves(rng: np.random.Generator, n: int) -> LightCurves:
+    """Random cadences (clumped seasons or uniform), spans 5-3000 d; each curve a trend,
+    noise, or a sinusoid with its frequency near either grid edge or anywhere between."""
+    segments = []
+    for _ in range(n):
+        span = 10 ** rng.uniform(0.7, 3.5)
+        n_obs = int(rng.integers(8, 300))
+        if rng.random() < 0.5:
+            t = np.sort(rng.uniform(0.0, span, n_obs))
+        else:
+            seasons = rng.uniform(0.0, span, int(rng.integers(1, 6)))
+            t = np.sort(rng.choice(seasons, n_obs) + rng.uniform(0.0, 0.1 * span, n_obs))
+        err = rng.uniform(0.005, 0.1, n_obs)
+        kind = rng.integers(4)
+        f = (0.6 / span, 25.0 - rng.uniform(0, 0.01), rng.uniform(0.1, 20.0), 0.0)[kind]
+        signal = 0.3 * np.sin(2 * np.pi * f * t) if kind < 3 else 0.001 * (t - t.mean())
+        segments.append((t, 17.0 + signal + err * rng.standard_normal(n_obs), err))
+    return LightCurves.from_segments(segments)
+
+
+def test_refined_period_never_leaves_the_grid():
+    """Property on seeded random cadences: the refined peak stays inside [fmin, fmax] (trends
+    and sub-1/T signals put the grid maximum on the 1/T edge, which refinement used to cross)."""
+    rng = np.random.default_rng(18)
+    for _ in range(5):
+        lcs = _random_cadence_curves(rng, 40)
+        result = search_periods(lcs, backend="numba", maximum_frequency=25.0)
+        grid = frequency_grid(lcs, maximum_frequency=25.0)
+        assert np.all(np.isfinite(result.frequency))
+        assert np.all(result.frequency >= grid.minimum_frequency)
+        assert np.all(result.frequency <= grid.maximum_frequency)
+        assert np.all(result.period <= lcs.time_span() * (1 + 1e-12))

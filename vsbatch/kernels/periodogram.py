@@ -568,6 +568,7 @@ def refine_peak(
     nterms: int = 1,
     source_index: np.ndarray | None = None,
     oversampling: int = 10,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> RefinedPeak:
     """Sharpen coarse grid maxima: a local fine grid, then two parabolic steps.
 
@@ -577,10 +578,18 @@ def refine_peak(
     (h starts at ``step / oversampling``). The final frequency is kept if its exact power is
     not below the fine-grid maximum. Frequency errors end far below 1e-3 of a grid step (the
     statistical uncertainty is ~1 step for even the strongest signals). NaN stays NaN.
+
+    ``bounds`` = (fmin, fmax) per row, the searched grid's edges: the result never leaves
+    them, because a peak at the 1/T edge (a trend) would otherwise climb to periods longer
+    than the data.
     """
     frequency = np.asarray(frequency, dtype=np.float64)
     ok = np.isfinite(frequency)
     rows = np.arange(len(frequency))
+    step = np.broadcast_to(np.asarray(step, dtype=np.float64), frequency.shape)
+    lower, upper = (-np.inf, np.inf) if bounds is None else bounds
+    lower = np.broadcast_to(np.asarray(lower, dtype=np.float64), frequency.shape)
+    upper = np.broadcast_to(np.asarray(upper, dtype=np.float64), frequency.shape)
 
     def evaluate(start: np.ndarray, spacing: np.ndarray, count: int) -> np.ndarray:
         grid = FrequencyGrid(
@@ -594,15 +603,18 @@ def refine_peak(
 
     h = step / oversampling
     fine = evaluate(frequency - step, h, 2 * oversampling + 1)
-    best = np.argmax(np.nan_to_num(fine, nan=-np.inf), axis=1)
-    fine_f, fine_p = frequency - step + h * best, fine[rows, best]
+    fine_grid = (frequency - step)[:, None] + h[:, None] * np.arange(2 * oversampling + 1)
+    fine_grid[:, oversampling] = frequency  # the grid peak itself, inside by construction
+    inside = (fine_grid >= lower[:, None]) & (fine_grid <= upper[:, None])
+    best = np.argmax(np.where(inside, np.nan_to_num(fine, nan=-np.inf), -np.inf), axis=1)
+    fine_f, fine_p = fine_grid[rows, best], fine[rows, best]
     center = fine_f
     for _ in range(2):
         left, mid, right = evaluate(center - h, h, 3).T
         curvature = left - 2.0 * mid + right
         with np.errstate(divide="ignore", invalid="ignore"):
             shift = np.where(curvature < 0.0, 0.5 * (left - right) / curvature, 0.0)
-        center = center + h * np.clip(shift, -1.0, 1.0)
+        center = np.clip(center + h * np.clip(shift, -1.0, 1.0), lower, upper)
         h = h / oversampling
     final = evaluate(center, h, 1)[:, 0]
     keep = final >= fine_p

@@ -13,7 +13,9 @@ Procedure per segment, following Prudil & Skarka (2017) as the paper applies it:
    ``|f - f_peak| < 1.5/T``. The box is wide enough that one peak and its yearly aliases
    barely move the mean, and it is the same scale PS17 thresholds were set on. The noise
    spectrum uses a coarser grid (step ``1 / (noise_oversample T)``): a mean over ~4T
-   frequencies needs no oversampling.
+   frequencies needs no oversampling. The noise is never taken below ``sqrt(pi / N)`` times
+   the rms error, the mean amplitude white noise of the quoted errors gives (our addition):
+   the residuals of a noiseless synthetic curve are rounding, and their peaks have any S/N.
 4. Peaks closer than ``1.5 / T`` to k f0 are unresolved. Class: **BL** if a resolved peak has
    S/N >= 4; else **cBL/PC** if any peak (resolved or not) has S/N >= 3.5 (this includes an
    unresolved peak >= 4, the period-change case); else **nBL**.
@@ -30,9 +32,10 @@ Procedure per segment, following Prudil & Skarka (2017) as the paper applies it:
    instrumental peak with S/N >= 4 it is pre-whitened and the search repeated (at most
    twice); if the strongest residual is unresolved with S/N >= 3.5 (an inaccurate f0 or a
    period change), f0 is refitted once by nonlinear least squares started from that peak
-   (``f0_fit``, ``f0_refitted``) and the search repeated; the unresolved S/N found before
-   (``unresolved_snr``) still counts for cBL/PC. ``refit_unresolved=False`` gives the plain
-   procedure.
+   (``f0_fit``, ``f0_refitted``) and the search repeated; only what the refitted f0 leaves
+   unresolved (``unresolved_snr``) counts for cBL/PC: before the refit it measured the error
+   of the searched f0 (a clean sinusoid was called cBL/PC), a period change survives it.
+   ``refit_unresolved=False`` gives the plain procedure.
 
 The side peak reported (``peak_*``) is the one that decided the class (for nBL: the highest
 S/N peak). The modulation frequency is ``|f_peak - k f0|``.
@@ -245,6 +248,28 @@ def _scan(tt, yy, f0, span, n_harm, cfg, instr, recs):
                     recs[r, _P_RES] = resolved
 
 
+@numba.njit(cache=True)
+def _error_noise(err, use, lo, hi):
+    """Mean residual amplitude that white noise of the quoted errors gives: sqrt(pi / N) rms."""
+    n = 0
+    total = 0.0
+    for i in range(lo, hi):
+        if use[i]:
+            n += 1
+            total += err[i] * err[i]
+    return np.sqrt(np.pi * total) / n if n > 0 else 0.0
+
+
+@numba.njit(cache=True)
+def _floor_noise(recs, floor):
+    """Measure S/N against at least the error noise: residuals of a noiseless (or overfitted)
+    light curve are rounding, whose tiny peaks would otherwise pass any S/N threshold."""
+    for r in range(recs.shape[0]):
+        if recs[r, _P_NOISE] < floor:
+            recs[r, _P_NOISE] = floor
+            recs[r, _P_SNR] = recs[r, _P_AMP] / floor
+
+
 # Columns of the per-segment float output of _blazhko_kernel.
 _C_SPAN, _C_F0, _C_F, _C_K, _C_FMOD, _C_AMP, _C_NOISE, _C_SNR, _C_RES, _C_PC_SNR = range(10)
 _N_FLOAT = 10
@@ -285,6 +310,7 @@ def _blazhko_kernel(
             out_i[s, _I_STATUS] = KernelStatus.TOO_FEW_POINTS
             continue
         out_f[s, _C_SPAN] = span
+        noise_floor = _error_noise(err, use, lo, hi)
         n_instr = 0  # instrumental frequencies removed (first entries of extra)
         n_pw = 0  # frequencies removed by iterative pre-whitening (after them)
         pc[:] = np.nan
@@ -314,6 +340,7 @@ def _blazhko_kernel(
                     j += 1
             yy[:n] -= yy[:n].mean()
             _scan(tt[:n], yy[:n], f_fit, span, n_harm, cfg, instr, recs)
+            _floor_noise(recs, noise_floor)
             high = recs[_R_HIGH]
             if not classified:
                 ins = recs[_R_INSTR]
@@ -345,7 +372,10 @@ def _blazhko_kernel(
                         time, mag, err, use, lo, hi, False, f_start, order, t_c, coef, cov
                     )
                     if ok:
+                        # Only what the refitted f0 leaves unresolved is period-change
+                        # evidence; before, it was the searched f0's error.
                         f_fit = f_new
+                        pc[:] = np.nan
                         continue
                 best = recs[_R_RES]
                 if best[_P_SNR] >= cfg[_G_SNR_BL]:

@@ -41,7 +41,7 @@ def fourier_stage(ctx: StageContext) -> dict[str, np.ndarray]:
         ctx.lcs, frequency, order=ctx.config.fourier_order, clip_threshold=ctx.config.clip_mag
     )
     ctx.fail_status(np.where(np.isfinite(period), fit.status, 0), "fourier")
-    return {
+    out = {
         "fold_period": period,
         "fold_period_source": origin,
         "fourier_order": fit.order_used,
@@ -63,14 +63,72 @@ def fourier_stage(ctx: StageContext) -> dict[str, np.ndarray]:
         "fourier_chi2_red": fit.chi2_reduced,
         "fourier_r2": fit.r_squared,
     }
+    return _within_data_range(ctx, out)
+
+
+SHAPE_COLUMNS = ("amplitude", "fourier_amplitudes", "fourier_phases", "r21", "r21_err", "r31",
+                 "r31_err", "phi21", "phi21_err", "phi31", "phi31_err")  # fmt: skip
+
+
+def _within_data_range(ctx: StageContext, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Null the light-curve shape of fits whose peak-to-peak exceeds the observed magnitude
+    range (with a failure record): the series swings through phase gaps, so its amplitude and
+    Fourier parameters describe the overfit, not the star. Fit quality columns stay."""
+    lcs = ctx.lcs
+    has = lcs.counts > 0
+    observed = np.full(lcs.n_segments, np.nan)
+    starts = lcs.offsets[:-1][has]
+    if len(starts):
+        observed[has] = np.maximum.reduceat(lcs.mag, starts) - np.minimum.reduceat(lcs.mag, starts)
+    beyond = out["amplitude"] > observed
+    for i in np.flatnonzero(beyond):
+        reason = (
+            f"fitted peak-to-peak {out['amplitude'][i]:.3g} mag exceeds the observed range "
+            f"{observed[i]:.3g} mag (overfit through phase gaps)"
+        )
+        ctx.fail(int(i), "fourier", reason)
+    for name in SHAPE_COLUMNS:
+        out[name] = out[name].astype(np.float64, copy=True)
+        out[name][beyond] = np.nan
+    return out
+
+
+RR_LYRAE_PERIODS = (0.2, 1.0)  # days: PS17's analysis is for RR Lyrae pulsations
+RR_LYRAE_TYPE_PREFIX = "RR"
+
+
+def _skip_reason(ctx: StageContext, period: np.ndarray) -> np.ndarray:
+    """Why each light curve is not one the PS17 analysis applies to, None where it is: by the
+    ``type_column`` (types starting with RR) when the run names one, else by fold period."""
+    column = ctx.config.type_column
+    reasons = []
+    if column is not None and column in ctx.columns:
+        for value in ctx.value(column):
+            kind = value.strip() if isinstance(value, str) else ""
+            rr = kind.upper().startswith(RR_LYRAE_TYPE_PREFIX)
+            reasons.append(None if rr else f"{column} {kind!r} is not an RR Lyrae type")
+        return np.array(reasons, dtype=object)
+    lo, hi = RR_LYRAE_PERIODS
+    for p in period:
+        if not np.isfinite(p):
+            reasons.append("no period to fold on")
+        elif not lo <= p <= hi:
+            reasons.append(f"period {p:.4g} d outside {lo:g}-{hi:g} d")
+        else:
+            reasons.append(None)
+    return np.array(reasons, dtype=object)
 
 
 def freqanalysis_stage(ctx: StageContext) -> dict[str, np.ndarray]:
+    """PS17 frequency analysis of RR Lyrae-like light curves; a reason (``fa_skipped``) for
+    every other, whose side peaks would be read as Blazhko modulation they cannot have."""
     period, _ = fold_period(ctx)
+    skipped = _skip_reason(ctx, period)
+    runs = np.array([reason is None for reason in skipped], dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore"):
-        f0 = 1.0 / period
+        f0 = np.where(runs, 1.0 / period, np.nan)
     fa = blazhko_analysis(ctx.lcs, f0, order=ctx.config.fourier_order)
-    ctx.fail_status(np.where(np.isfinite(period), fa.status, 0), "freqanalysis")
+    ctx.fail_status(np.where(np.isfinite(f0), fa.status, 0), "freqanalysis")
     names = np.array(
         [
             None if c == BlazhkoClass.UNCLASSIFIED else BLAZHKO_CLASS_NAMES[BlazhkoClass(c)]
@@ -80,6 +138,7 @@ def freqanalysis_stage(ctx: StageContext) -> dict[str, np.ndarray]:
     )
     return {
         "fa_class": names,
+        "fa_skipped": skipped,
         "fa_f_side": fa.peak_frequency,
         "fa_f_mod": fa.modulation_frequency,
         "fa_period_mod": fa.modulation_period,

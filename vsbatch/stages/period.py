@@ -20,6 +20,7 @@ from vsbatch.kernels.pdm import pdm_search
 from vsbatch.kernels.periodogram import FrequencyGrid, frequency_grid, source_groups
 from vsbatch.period_backends import PeriodSearchResult, search_periods
 from vsbatch.stages.context import StageContext
+from vsbatch.stages.period_quality import detrended, period_quality
 
 MIN_EPOCHS_FOR_PERIOD = 4  # mean, amplitude, phase and one degree of freedom
 
@@ -67,7 +68,7 @@ def _search(
 ) -> PeriodSearchResult:
     cfg = ctx.config
     return search_periods(
-        lcs,
+        detrended(ctx, lcs),
         source_index=source_index,
         backend=cfg.period_backend if source_index is None else "numba",
         maximum_frequency=cfg.fmax,
@@ -105,6 +106,7 @@ def period_stage(ctx: StageContext) -> dict[str, np.ndarray]:
             out[name][rows] = values
         for i in rows[~np.isfinite(result.frequency)]:
             ctx.fail(int(i), "period", "no periodogram peak (constant magnitudes?)")
+    period_quality(ctx, rows, result if len(rows) else None, out)
     return out
 
 

@@ -1,0 +1,71 @@
+"""The fourier stage's amplitude guard and where the freqanalysis stage runs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vsbatch.config import RunConfig
+from vsbatch.failures import FailureLog
+from vsbatch.kernels import LightCurves
+from vsbatch.stages.context import StageContext
+from vsbatch.stages.fourier import fourier_stage, freqanalysis_stage
+
+PERIODS = (0.3, 2.1, 13.7, np.nan, 0.5)
+
+
+def _context(type_column: str | None = None) -> tuple[StageContext, FailureLog]:
+    """Sinusoids (0.3 mag, 0.02 mag noise) over 1000 d at the given periods; the 0.5-d one
+    has 40 epochs covering only phases 0-0.8, where a 10-harmonic series swings freely."""
+    rng = np.random.default_rng(2)
+    segments = []
+    for period in PERIODS:
+        if period == 0.5:
+            t = np.sort(rng.integers(0, 1000, 40) * 0.5 + rng.uniform(0, 0.4, 40))
+        else:
+            t = np.sort(rng.uniform(0, 1000, 300))
+        err = np.full(t.size, 0.02)
+        signal = 0.3 * np.sin(2 * np.pi * t / np.nan_to_num(period, nan=1.0))
+        segments.append((t, 15 + signal + err * rng.standard_normal(t.size), err))
+    columns = {"source_id": list("abcde"), "band": ["V"] * 5, "period": np.array(PERIODS)}
+    columns["type"] = np.array(["RRab", "RRc", "EB", "RRd", "Cep"], dtype=object)
+    failures = FailureLog("test")
+    config = RunConfig(fmax=5.0, type_column=type_column)
+    return StageContext(LightCurves.from_segments(segments), columns, config, failures), failures
+
+
+def _reasons(failures: FailureLog) -> dict[str, str]:
+    rows = failures.to_table().to_pylist()
+    return {r["source_id"]: r["reason"] for r in rows if r["stage"] == "fourier"}
+
+
+def test_an_amplitude_beyond_the_observed_range_is_nulled_with_a_reason() -> None:
+    ctx, failures = _context()
+    out = fourier_stage(ctx)
+    np.testing.assert_allclose(out["amplitude"][:3], 0.6, rtol=0.05)
+    assert np.isnan(out["amplitude"][4]) and np.isnan(out["r21"][4])
+    assert np.isnan(out["fourier_amplitudes"][4]).all()
+    assert np.isfinite(out["fourier_rms"][4])  # fit quality stays: it shows the overfit
+    assert "exceeds the observed range" in _reasons(failures)["e"]
+
+
+def test_frequency_analysis_only_for_rr_lyrae_periods() -> None:
+    ctx, _ = _context()
+    ctx.columns.update(fourier_stage(ctx))
+    out = freqanalysis_stage(ctx)
+    assert out["fa_class"][0] == "nBL" and out["fa_skipped"][0] is None
+    assert list(out["fa_class"][1:4]) == [None] * 3
+    assert list(out["fa_skipped"][1:4]) == [
+        "period 2.1 d outside 0.2-1 d",
+        "period 13.7 d outside 0.2-1 d",
+        "no period to fold on",
+    ]
+    assert np.isnan(out["fa_snr"][1:4]).all()
+
+
+def test_frequency_analysis_by_type_column() -> None:
+    ctx, _ = _context(type_column="type")
+    ctx.columns.update(fourier_stage(ctx))
+    out = freqanalysis_stage(ctx)
+    assert out["fa_skipped"][0] is None and out["fa_skipped"][1] is None  # RRc at 2.1 d: runs
+    assert out["fa_skipped"][2] == "type 'EB' is not an RR Lyrae type"
+    assert out["fa_class"][2] is None and out["fa_class"][0] == "nBL"
