@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -71,14 +72,15 @@ def test_text_artifact_round_trip_and_pickle_refused(tiny_vartype: Path, tmp_pat
     p = art.model.predict_proba(x)
     np.testing.assert_allclose(p.sum(axis=1), 1.0)
     np.testing.assert_array_equal(load_artifact(tiny_vartype).model.predict_proba(x), p)
-    marker = tmp_path / "pwned"
+    copy = Path(shutil.copytree(tiny_vartype, tmp_path / "copy"))
+    weights, marker = copy / "weights.txt", tmp_path / "pwned"
     for protocol in (0, pickle.HIGHEST_PROTOCOL):  # protocol 0 is ASCII text
         weights.write_bytes(pickle.dumps(_Evil(str(marker)), protocol=protocol))
-        card = json.loads((tiny_vartype / "model_card.json").read_text())
+        card = json.loads((copy / "model_card.json").read_text())
         card["weights_sha256"] = card["weights_files"][0]["sha256"] = sha256_file(weights)
-        (tiny_vartype / "model_card.json").write_text(json.dumps(card))
+        (copy / "model_card.json").write_text(json.dumps(card))  # the attacker fixed the card
         with pytest.raises(ArtifactError, match="not a plain-text model|does not load"):
-            load_artifact(tiny_vartype)
+            load_artifact(copy)
         assert not marker.exists()
 
 

@@ -35,18 +35,20 @@ BAND_COLUMNS = (
     "r31", "phi31", "fourier_r2", "stetson_j", "stetson_k", "skewness", "kurtosis",
     "von_neumann_eta", "mag_median", "mag_std", "n_obs",
 )  # fmt: skip
+PEAK_COLUMNS = ("top_periods", "top_powers")  # lists, best peak first
+PEAK_FEATURES = ("log10_period_2", "log10_period_3", "power_2_over_1", "power_3_over_1")
 SOURCE_COLUMNS = ("period_multiband", "log10_fap_multiband", "power_multiband")
 CROSS_FEATURES = (
     "colour", "log10_period_ratio", "log10_multiband_over_red", "log10_amplitude_ratio",
     "log10_period_multiband", "log10_fap_multiband", "power_multiband",
 )  # fmt: skip
-INPUT_COLUMNS = (*BAND_COLUMNS, *SOURCE_COLUMNS)
+INPUT_COLUMNS = (*BAND_COLUMNS, *PEAK_COLUMNS, *SOURCE_COLUMNS)
 
 
 def feature_names() -> list[str]:
     """Names of the model's inputs, in column order (the card's ``architecture.features``)."""
-    per_role = [f"{role}_{'log10_period' if c == 'period' else c}" for role in ROLES
-                for c in BAND_COLUMNS]  # fmt: skip
+    band = [*("log10_period" if c == "period" else c for c in BAND_COLUMNS), *PEAK_FEATURES]
+    per_role = [f"{role}_{c}" for role in ROLES for c in band]
     return [*per_role, *CROSS_FEATURES]
 
 
@@ -64,6 +66,35 @@ class SourceFeatures:
     ok: np.ndarray  # bool: at least one light curve in a mapped band
 
 
+def _floats(column: object) -> np.ndarray:
+    """A column (Arrow or NumPy) as float64, nulls as NaN."""
+    if hasattr(column, "to_numpy"):
+        column = column.to_numpy(zero_copy_only=False)
+    return np.asarray(column, dtype=float)
+
+
+def _peaks(column: object, k: int) -> np.ndarray:
+    """A list column (Arrow or NumPy objects) as (n, k) floats, NaN where a peak is missing."""
+    rows = column.to_pylist() if hasattr(column, "to_pylist") else list(column)
+    out = np.full((len(rows), k), np.nan)
+    for i, row in enumerate(rows):
+        if row is not None:
+            vals = np.asarray(row, float)[:k]
+            out[i, : len(vals)] = vals
+    return out
+
+
+def _band_values(columns: dict[str, object], n: int) -> np.ndarray:
+    """Per light curve, the role features: BAND_COLUMNS then PEAK_FEATURES."""
+    values = np.column_stack([_floats(columns[c]) for c in BAND_COLUMNS])
+    values[:, 0] = _log10(values[:, 0])
+    periods = _peaks(columns.get("top_periods", [None] * n), 3)
+    powers = _peaks(columns.get("top_powers", [None] * n), 3)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = powers[:, 1:] / powers[:, :1]
+    return np.column_stack([values, _log10(periods[:, 1:]), ratios])
+
+
 def _log10(a: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(a > 0, np.log10(np.where(a > 0, a, 1.0)), np.nan)
@@ -79,11 +110,10 @@ def source_features(
     features; the same function builds training rows and a run's inputs."""
     n_src = int(source_index.max()) + 1 if len(source_index) else 0
     slot = band_role_slots(band, roles)
-    n_obs = np.nan_to_num(np.asarray(columns["n_obs"], float), nan=-1.0)
-    per_band = np.full((n_src, len(ROLES), len(BAND_COLUMNS)), np.nan)
+    n_obs = np.nan_to_num(_floats(columns["n_obs"]), nan=-1.0)
+    values = _band_values(columns, len(slot))
+    per_band = np.full((n_src, len(ROLES), values.shape[1]), np.nan)
     best = np.full((n_src, len(ROLES)), -2.0)
-    values = np.column_stack([np.asarray(columns[c], float) for c in BAND_COLUMNS])
-    values[:, 0] = _log10(values[:, 0])
     for i in np.flatnonzero(slot >= 0):
         s, r = source_index[i], slot[i]
         if n_obs[i] > best[s, r]:
@@ -92,7 +122,7 @@ def source_features(
     shared = np.full((n_src, len(SOURCE_COLUMNS)), np.nan)
     for k, c in enumerate(SOURCE_COLUMNS):
         if c in columns:
-            shared[source_index, k] = np.asarray(columns[c], float)
+            shared[source_index, k] = _floats(columns[c])
     at = {c: k for k, c in enumerate(BAND_COLUMNS)}
     blue, red = per_band[:, 0], per_band[:, 1]
     cross = np.column_stack([

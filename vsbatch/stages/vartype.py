@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vsbatch.models.vartype import BAND_COLUMNS, SOURCE_COLUMNS, source_features
+from vsbatch.models.vartype import BAND_COLUMNS, INPUT_COLUMNS, source_features
 from vsbatch.stages.classify import class_columns
 from vsbatch.stages.context import StageContext
 from vsbatch.stages.models import ModelRef, version_tags
@@ -45,7 +45,7 @@ def vartype_columns(ctx: StageContext, ref: ModelRef, artifact: Artifact) -> dic
         ok = np.zeros(n_src, bool)
         reason = f"needs the stats, period and fourier stages (missing {', '.join(missing)})"
     else:
-        columns = {c: ctx.value(c) for c in (*BAND_COLUMNS, *SOURCE_COLUMNS) if c in ctx.columns}
+        columns = {c: ctx.columns[c] for c in INPUT_COLUMNS if c in ctx.columns}
         roles = card["representation"]["band_roles"]
         feats = source_features(columns, ctx.value("band"), sidx, roles)
         ok = feats.ok

@@ -157,8 +157,7 @@ def load_features(
     table = table.sort_by([("_sid", "ascending"), ("band", "ascending")])
     codes = pc.dictionary_encode(table.column("_sid")).combine_chunks()
     sidx = codes.indices.to_numpy().astype(np.int64)
-    columns = {c: table.column(c).to_numpy(zero_copy_only=False).astype(float)
-               for c in INPUT_COLUMNS if c in table.column_names}  # fmt: skip
+    columns = {c: table.column(c) for c in INPUT_COLUMNS if c in table.column_names}
     band = table.column("band").to_numpy(zero_copy_only=False)
     feats = source_features(columns, band, sidx, roles)
     first = np.unique(sidx, return_index=True)[1]
