@@ -129,17 +129,19 @@ def test_features_need_a_mapped_band():
     assert np.isnan(feats.x[1]).all() and feats.x[0, 0] == pytest.approx(np.log10(2.0))
 
 
-def test_run_with_vartype_scores_the_two_band_source(tiny_vartype: Path, tmp_path: Path):
-    config = RunConfig(stages=STAGES, fmax=10.0, models=(str(tiny_vartype),))
+def test_shipped_vartype_in_a_run_scores_the_two_band_source(tmp_path: Path):
+    shipped = load_artifact("vartype")
+    assert shipped.card["metrics"]["cv"]["folds"] == 5 and shipped.card["weights_bytes"] < 1e6
+    config = RunConfig(stages=STAGES, fmax=10.0, models=("vartype",))
     src = str(FIXTURES / "misc_mit_5.parquet")
     summary = vsbatch.run(src, tmp_path / "cat", config, ClusterSpec(cluster="none"))
     cat = catalog_frame(summary.catalog)
-    classes = load_artifact(tiny_vartype).card["class_names"]
+    classes = shipped.card["class_names"]
     assert {"vartype_class", "vartype_p_max", "vartype_version"} <= set(cat.columns)
     assert {f"vartype_p_{c}" for c in classes} <= set(cat.columns)
     eros2 = cat[cat.band.str.startswith("EROS2")]
     assert len(eros2) == 2 and eros2.vartype_class.nunique() == 1
-    assert eros2.vartype_class.iloc[0] in [*classes, "unknown"]
+    assert eros2.vartype_class.iloc[0] == "cepheid"  # the EROS-2 LMC Cepheid lm0010n22323
     p = eros2[[f"vartype_p_{c}" for c in classes]].to_numpy()
     np.testing.assert_allclose(p.sum(axis=1), 1.0)
     np.testing.assert_allclose(eros2.vartype_p_max, p.max(axis=1))
