@@ -10,6 +10,7 @@ numbers and never executes code from the file (no pickle).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
@@ -144,7 +145,7 @@ def softmax(scores: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return p / p.sum(axis=1, keepdims=True)
 
 
-def lightgbm():  # noqa: ANN201 - the lightgbm module
+def lightgbm() -> ModuleType:
     """The lightgbm module, imported only where a booster is trained or loaded."""
     try:
         import lightgbm as lgb

@@ -18,8 +18,10 @@ label_map, classes, band_roles (``NAME:blue,NAME:red`` added to the shipped tabl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -50,6 +52,9 @@ from vsbatch.training.multiclass import (
 )
 from vsbatch.training.requests import EvaluateRequest, Evaluation, TrainRequest
 from vsbatch.training.splits import stratified_folds, stratified_split
+
+if TYPE_CHECKING:
+    from lightgbm import Booster
 
 SPLIT = (0.6, 0.2, 0.2)  # as the networks (vsbatch.training.classifiers.SPLIT)
 
@@ -177,7 +182,9 @@ def _roles(cfg: VartypeConfig) -> dict[str, str]:
     return {**BAND_ROLES, **cfg.band_roles}
 
 
-def _labelled(data_in: LabelledFeatures, cfg: VartypeConfig, class_names: list[str] | None):
+def _labelled(
+    data_in: LabelledFeatures, cfg: VartypeConfig, class_names: list[str] | None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Rows kept (``classes``, and the model's classes when given) and their class indices."""
     keep = (
         np.isin(data_in.labels, cfg.classes) if cfg.classes else np.ones(len(data_in.labels), bool)
@@ -201,7 +208,7 @@ def _weights(y: np.ndarray, n_classes: int, weighting: str) -> np.ndarray | None
 
 def fit_booster(
     x: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, n_classes: int, cfg: VartypeConfig
-):  # noqa: ANN201 - a lightgbm Booster
+) -> Booster:
     """Gradient-boosted trees on ``tr``, early-stopped on ``va``'s log-loss (one thread:
     the same seed gives the same trees)."""
     lgb = lightgbm()
@@ -220,7 +227,7 @@ def fit_booster(
 
 def fit_random_forest(
     x: np.ndarray, y: np.ndarray, rows: np.ndarray, n_classes: int, cfg: VartypeConfig
-):  # noqa: ANN201 - a lightgbm Booster
+) -> Booster:
     """The baseline: LightGBM's random forest (bagged, fully grown trees, no boosting)."""
     lgb = lightgbm()
     params = {
@@ -232,7 +239,7 @@ def fit_random_forest(
     return lgb.train(params, lgb.Dataset(x[rows], y[rows]), num_boost_round=cfg.rf_trees)
 
 
-def raw_scores(booster, x: np.ndarray) -> np.ndarray:  # noqa: ANN001 - a lightgbm Booster
+def raw_scores(booster: Booster, x: np.ndarray) -> np.ndarray:
     return np.asarray(
         booster.predict(x, raw_score=True, num_iteration=booster.best_iteration or None)
     )
@@ -267,7 +274,7 @@ def scored(y: np.ndarray, proba: np.ndarray, class_names: list[str], threshold: 
 class FittedVartype:
     """A calibrated booster and what it scored on held-out rows."""
 
-    booster: object
+    booster: Booster
     temperature: float
     ece_before: float  # validation ECE at T = 1
     ece_after: float
@@ -285,8 +292,12 @@ def fit_calibrated(
 
 
 def cross_validate(
-    x: np.ndarray, y: np.ndarray, class_names: list[str], cfg: VartypeConfig, say
-) -> dict:  # noqa: ANN001 - a print-like callable
+    x: np.ndarray,
+    y: np.ndarray,
+    class_names: list[str],
+    cfg: VartypeConfig,
+    say: Callable[[str], None],
+) -> dict:
     """Stratified k-fold: fold f tests, fold f+1 validates (early stop, temperature), the rest
     trains; mean and sd of the headline metrics and of ECE, the RF baseline beside them."""
     fold = stratified_folds(y, cfg.folds, cfg.seed)
@@ -315,7 +326,7 @@ def cross_validate(
 # --- training ------------------------------------------------------------------------------
 
 
-def _importances(booster, names: list[str]) -> dict[str, float]:  # noqa: ANN001
+def _importances(booster: Booster, names: list[str]) -> dict[str, float]:
     """Total split gain of every feature, as a share of the whole, largest first."""
     gain = np.asarray(booster.feature_importance("gain"), float)
     share = gain / max(gain.sum(), 1e-300)
@@ -323,7 +334,9 @@ def _importances(booster, names: list[str]) -> dict[str, float]:  # noqa: ANN001
     return {names[i]: round(float(share[i]), 4) for i in order if share[i] > 0}
 
 
-def train_vartype(request: TrainRequest, cfg: VartypeConfig, say=print) -> Artifact:  # noqa: ANN001
+def train_vartype(
+    request: TrainRequest, cfg: VartypeConfig, say: Callable[[str], None] = print
+) -> Artifact:
     """``vsbatch train vartype``: CV (with --folds), then the shipped 60/20/20 booster."""
     roles = _roles(cfg)
     data_in = load_features(request.data, roles, request.label_column, cfg.label_map)
