@@ -16,6 +16,10 @@ model must never run code from a file. So:
   representation and its parameters, class names, plus how it was made (training-data
   fingerprint, command, metrics, training curve, vsbatch and torch versions, date).
 
+A kind whose model is a library's own text format (``vartype``: a LightGBM booster) writes
+``weights.txt`` instead, ``weights_format: text`` in the card: the same sha256 check, then the
+file must be plain UTF-8 text (a pickle is refused) that the kind's parser reads as numbers.
+
 Reference artifacts ship under ``vsbatch/models/reference/<name>/`` and load by name; folders
 listed in the ``VSBATCH_MODELS`` environment variable (``os.pathsep``-separated) are searched
 after them.
@@ -45,6 +49,8 @@ from vsbatch.models.loaded import Artifact
 from vsbatch.models.networks import build_network
 
 WEIGHTS_FILE = "weights.pt"
+TEXT_WEIGHTS_FILE = "weights.txt"
+TEXT_FORMAT = "text"  # the card's weights_format of a kind whose model is library text
 MAX_WEIGHTS_FILE_BYTES = 16_000_000
 CARD_FILE = "model_card.json"
 REFERENCE_DIR = Path(__file__).parent / "reference"
@@ -129,6 +135,51 @@ def _write_card(card: dict, folder: Path) -> None:
     write_bytes_atomic(text.encode("utf-8"), folder / CARD_FILE)
 
 
+def _card(
+    name: str, kind: str, version: str, architecture: dict, representation: dict,
+    class_names: list[str], training_data: dict, command: str, metrics: dict | None,
+    files: list[dict],
+) -> dict:
+    """The card fields every artifact has, whatever its weights format."""
+    return {
+        "card_version": CARD_VERSION,
+        "name": name,
+        "kind": kind,
+        "version": version,
+        "architecture": architecture,
+        "representation": representation,
+        "class_names": class_names,
+        "training_data": training_data,
+        "command": command,
+        "metrics": metrics or {},
+        "vsbatch_version": __version__,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "weights_files": files,
+        "weights_sha256": _weights_digest(files),
+        "weights_bytes": sum(f["bytes"] for f in files),
+    }
+
+
+def save_text_artifact(
+    model: object, text: str, out_dir: str | Path, *, name: str, kind: str, version: str,
+    architecture: dict, representation: dict, class_names: list[str], training_data: dict,
+    command: str, metrics: dict | None = None, extra: dict | None = None,
+) -> Artifact:
+    """Write ``weights.txt`` (a library's text model, e.g. LightGBM's) and ``model_card.json``
+    with ``weights_format: text``; ``model`` is the loaded form of ``text``."""
+    model_kind(kind)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / TEXT_WEIGHTS_FILE
+    write_bytes_atomic(text.encode("utf-8"), path)
+    files = [{"file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size}]
+    card = _card(name, kind, version, architecture, representation, class_names,
+                 training_data, command, metrics, files)  # fmt: skip
+    card.update(weights_format=TEXT_FORMAT, **(extra or {}))
+    _write_card(card, out)
+    return Artifact(card, model, out)
+
+
 def save_artifact(
     model: nn.Module,
     out_dir: str | Path,
@@ -164,27 +215,14 @@ def save_artifact(
         write_bytes_atomic(buffer.getvalue(), out / file)
         files.append({"file": file, "sha256": sha256_file(out / file),
                       "bytes": (out / file).stat().st_size})  # fmt: skip
-    card = {
-        "card_version": CARD_VERSION,
-        "name": name,
-        "kind": kind,
-        "version": version,
-        "architecture": architecture,
-        "parameter_count": int(sum(v.numel() for v in state.values())),
-        "representation": representation,
-        "class_names": class_names,
-        "training_data": training_data,
-        "command": command,
-        "metrics": metrics or {},
-        "training_curve": training_curve or [],
-        "vsbatch_version": __version__,
-        "torch_version": torch.__version__,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "weights_files": files,
-        "weights_sha256": _weights_digest(files),
-        "weights_bytes": sum(f["bytes"] for f in files),
+    card = _card(name, kind, version, architecture, representation, class_names,
+                 training_data, command, metrics, files)  # fmt: skip
+    card.update(
+        parameter_count=int(sum(v.numel() for v in state.values())),
+        training_curve=training_curve or [],
+        torch_version=torch.__version__,
         **(extra or {}),
-    }
+    )
     _write_card(card, out)
     return Artifact(card, model, out)
 
@@ -242,6 +280,47 @@ def load_state_dict(weights: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def _verified_weights(folder: Path, card: dict) -> list[Path]:
+    """The card's weights files, each checked against its sha256 (ArtifactError otherwise)."""
+    paths = []
+    for entry in card["weights_files"]:
+        name = str(entry["file"])
+        if Path(name).name != name or name in ("", ".", ".."):
+            raise ArtifactError(f"{folder / CARD_FILE}: weights file {name!r} is not a plain name")
+        weights = folder / name
+        if not weights.is_file():
+            raise ArtifactError(f"{weights}: missing weights file")
+        digest = sha256_file(weights)
+        if digest != entry["sha256"]:
+            raise ArtifactError(
+                f"{weights}: sha256 {digest} does not match the model card's "
+                f"{entry['sha256']}; refusing a modified or corrupted artifact"
+            )
+        paths.append(weights)
+    return paths
+
+
+def _load_text_model(folder: Path, card: dict) -> Artifact:
+    """A kind whose weights are one library text model (``vartype``: LightGBM's): verified,
+    refused unless plain UTF-8 text, then parsed by the kind's model (nothing is executed)."""
+    (weights,) = _verified_weights(folder, card)
+    raw = weights.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or raw[:1] == b"\x80" or "\x00" in text:
+        raise ArtifactError(
+            f"{weights}: not a plain-text model (a pickle or other binary?); refusing to load it"
+        )
+    try:
+        model = build_network(card["kind"], card["architecture"])
+        model.load_text(text)
+    except Exception as exc:  # the parser's errors and a kind without text models: refusals
+        raise ArtifactError(f"{folder}: model text does not load: {exc}") from exc
+    return Artifact(card, model, folder)
+
+
 def load_artifact(name_or_path: str | Path, *, device: str = "cpu") -> Artifact:
     """Load an artifact by folder or by name, verifying the weights' sha256 first.
 
@@ -256,20 +335,10 @@ def load_artifact(name_or_path: str | Path, *, device: str = "cpu") -> Artifact:
         raise ArtifactError(
             f"{folder / CARD_FILE}: its shard list does not match its weights_sha256"
         )
+    if card.get("weights_format") == TEXT_FORMAT:
+        return _load_text_model(folder, card)
     state: dict[str, torch.Tensor] = {}
-    for entry in files:
-        name = str(entry["file"])
-        if Path(name).name != name or name in ("", ".", ".."):
-            raise ArtifactError(f"{folder / CARD_FILE}: weights file {name!r} is not a plain name")
-        weights = folder / name
-        if not weights.is_file():
-            raise ArtifactError(f"{weights}: missing weights file")
-        digest = sha256_file(weights)
-        if digest != entry["sha256"]:
-            raise ArtifactError(
-                f"{weights}: sha256 {digest} does not match the model card's "
-                f"{entry['sha256']}; refusing a modified or corrupted artifact"
-            )
+    for weights in _verified_weights(folder, card):
         shard = load_state_dict(weights)
         if state.keys() & shard.keys():
             raise ArtifactError(f"{weights}: repeats tensors of another weights file")

@@ -37,6 +37,9 @@ KINDS: dict[str, ModelKind] = {
     "catalog-cnn-lstm": ModelKind(
         "CNN-LSTM on the 360-point curve rebuilt from catalog Fourier parameters"
     ),
+    "vartype": ModelKind(
+        "LightGBM type classifier on catalog columns by band role, calibrated (issue 17)"
+    ),
     "blazhko": ModelKind(
         "ResNet-34 Blazhko identification of RRab on phased images (Jiang et al. 2025)",
         resumable=True,

@@ -14,18 +14,20 @@ from vsbatch.models.blazhko import build_blazhko
 from vsbatch.models.classifiers import build_classifier
 from vsbatch.models.kinds import model_kind
 from vsbatch.models.nnfap import NnfapModel
+from vsbatch.models.vartype import VartypeModel
 
-NETWORKS: dict[str, Callable[[dict], nn.Module]] = {
+NETWORKS: dict[str, Callable[[dict], nn.Module | VartypeModel]] = {
     "nnfap": NnfapModel.from_architecture,
     "cnn-lstm": build_classifier,
     "dmdt-cnn": build_classifier,
     "hybrid": build_classifier,
     "catalog-cnn-lstm": build_classifier,
     "blazhko": build_blazhko,
+    "vartype": VartypeModel.from_architecture,
 }
 
 
-def build_network(kind: str, architecture: dict) -> nn.Module:
+def build_network(kind: str, architecture: dict) -> nn.Module | VartypeModel:
     """The untrained network of a kind (UsageError naming the known kinds for another name)."""
     model_kind(kind)
     return NETWORKS[kind](architecture)

@@ -22,6 +22,7 @@ from vsbatch.stages.classify import catalog_classifier_columns, classifier_colum
 from vsbatch.stages.context import StageContext
 from vsbatch.stages.models import ModelRef, loaded_artifact
 from vsbatch.stages.nnfap import nnfap_columns
+from vsbatch.stages.vartype import vartype_columns
 
 InferenceFn = Callable[[StageContext, ModelRef, Artifact], dict[str, np.ndarray]]
 
@@ -32,6 +33,7 @@ INFERENCE: dict[str, InferenceFn] = {
     "hybrid": classifier_columns,
     "catalog-cnn-lstm": catalog_classifier_columns,
     "blazhko": blazhko_columns,
+    "vartype": vartype_columns,
 }
 
 

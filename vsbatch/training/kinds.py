@@ -17,6 +17,7 @@ from vsbatch.training.classifiers import evaluate_classifier_request, train_clas
 from vsbatch.training.evaluate import evaluate_nnfap_request
 from vsbatch.training.nnfap import train_nnfap_request
 from vsbatch.training.requests import EvaluateRequest, Evaluation, TrainRequest
+from vsbatch.training.vartype import evaluate_vartype, train_vartype_request
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ TRAINING: dict[str, KindTraining] = {
     "hybrid": _CLASSIFIER,
     "catalog-cnn-lstm": _CLASSIFIER,
     "blazhko": KindTraining(train_blazhko, evaluate_blazhko),
+    "vartype": KindTraining(train_vartype_request, evaluate_vartype),
 }
 
 

@@ -112,3 +112,19 @@ def plot_confusion(metrics: dict, path: Path, title: str) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, bins: int = 15) -> float:
+    """Top-label ECE: sum over equal-width confidence bins of (bin share) x |accuracy -
+    mean confidence| (Guo et al. 2017), so a threshold on p_max means what it says."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    if not len(y_true):
+        return float("nan")
+    conf = proba.max(axis=1)
+    right = proba.argmax(axis=1) == y_true
+    which = np.minimum((conf * bins).astype(np.int64), bins - 1)
+    total = 0.0
+    for b in np.unique(which):
+        inside = which == b
+        total += inside.mean() * abs(right[inside].mean() - conf[inside].mean())
+    return float(total)
