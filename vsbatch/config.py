@@ -24,6 +24,8 @@ DEFAULT_STAGES = ("stats", "period", "multiband", "fourier", "freqanalysis", "dm
 FOLD_PERIOD_MODES = ("auto", "search", "catalog")
 # Sample cuts of the Blazhko paper's Section 2 (vsbatch.stages.blazhko.paper_sample_cuts)
 BLAZHKO_CUTS = ("none", "paper", "paper-mc")
+# How the Fourier stage picks its order: least BIC up to fourier_order, or fourier_order itself
+FOURIER_ORDER_SELECTIONS = ("bic", "fixed")
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,16 @@ class RunConfig:
     )
     # Fourier decomposition (Blazhko paper Eq. 4, Section 3.1.1)
     fourier_order: int = field(
-        default=10, metadata=cli(minimum=1, help="harmonics of the Fourier fit")
+        default=10,
+        metadata=cli(minimum=1, help="harmonics of the Fourier fit (the highest with bic)"),
+    )
+    fourier_order_selection: str = field(
+        default="bic",
+        metadata=cli(
+            choices=FOURIER_ORDER_SELECTIONS,
+            help="Fourier order per light curve: bic (least chi2 + (2K+1) ln N up to "
+            "--fourier-order) or fixed (--fourier-order, the paper's)",
+        ),
     )
     clip_mag: float = field(default=0.35, metadata=cli(help="Fourier-fit rejection, mag"))
     # dm-dt pair histograms (Mahabal et al. 2017 bins)
@@ -216,6 +227,8 @@ class RunConfig:
             raise UsageError("fmax and samples_per_peak must be positive, top_k at least 1")
         if not self.clip_mag > 0:
             raise UsageError("clip_mag must be positive")
+        if self.fourier_order_selection not in FOURIER_ORDER_SELECTIONS:
+            raise UsageError(f"fourier_order_selection must be one of {FOURIER_ORDER_SELECTIONS}")
         if self.blazhko_cuts not in BLAZHKO_CUTS:
             raise UsageError(f"blazhko_cuts must be one of {BLAZHKO_CUTS}")
         if self.blazhko_cuts == "paper-mc" and "fourier" not in self.stages:
