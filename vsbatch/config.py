@@ -171,7 +171,7 @@ class RunConfig:
         default="bic",
         metadata=cli(
             choices=FOURIER_ORDER_SELECTIONS,
-            help="Fourier order per light curve: bic (least chi2 + (2K+1) ln N up to "
+            help="Fourier order per light curve: bic (least N ln(chi2/N) + (2K+1) ln N up to "
             "--fourier-order) or fixed (--fourier-order, the paper's)",
         ),
     )

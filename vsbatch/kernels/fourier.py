@@ -41,6 +41,7 @@ PTP_GRID = 2000  # phases on which the fitted curve is evaluated for its peak-to
 SINGULAR_PIVOT = 1e-10  # smallest Cholesky pivot of the equilibrated (unit-diagonal) matrix
 REFINE_MAX_ITER = 20
 REFINE_TOL_CYCLES = 1e-9  # stop when the frequency step moves the phase by < this over T
+CHI2_FLOOR = 1e-12  # BIC order choice: chi2 below this fraction of chi2 about the mean is 0
 
 
 # ----------------------------------------------------------------------------- numba helpers
@@ -235,14 +236,16 @@ def wls_fit(time, mag, err, use, lo, hi, weighted, t_ref, f, order, extra, coef,
 
 
 @numba.njit(cache=True)
-def bic_order(ata, atb, n, max_order):
-    """Order in 1..``max_order`` of least BIC = chi2 + (2 K + 1) ln n, 0 if none is solvable.
+def bic_order(ata, atb, chi2_mean, n, max_order):
+    """Order in 1..``max_order`` of least BIC = n ln(chi2 / n) + (2 K + 1) ln n; 0 if none.
 
-    All orders come from the one set of normal equations of ``max_order`` (filled lower
-    triangle): the leading block of K harmonics is the order-K problem, and with z = L^-1 D atb
-    of its Cholesky factor chi2_K = sum w y^2 - sum_{j < 2K+1} z_j^2. Only the z_j of the
-    harmonics enter the comparison, so the large common z_0 (the mean) never cancels. Orders
-    whose block is singular (a pivot below ``SINGULAR_PIVOT``) are not candidates.
+    The BIC of Gaussian errors known up to one common scale (fitted): with correct error bars
+    it ranks orders as chi2 + (2 K + 1) ln n does, and underestimated ones (SDSS Stripe 82:
+    chi2/dof ~ 6-9 at K = 10) do not buy extra harmonics. ``chi2_mean`` is the chi2 about the
+    weighted mean. All orders come from the one set of normal equations of ``max_order``
+    (filled lower triangle): the leading block of K harmonics is the order-K problem, so with
+    z = L^-1 D atb of its Cholesky factor chi2_K = chi2_mean - sum_{j=1..2K} z_j^2. Orders
+    from the first singular block up (a pivot below ``SINGULAR_PIVOT``) are not candidates.
     """
     p = 2 * max_order + 1
     d = np.empty(p)
@@ -252,15 +255,15 @@ def bic_order(ata, atb, n, max_order):
     if solvable < 3:
         return 0
     _forward(low, d, atb, solvable, z)
-    penalty = 2.0 * np.log(n)  # ln n per parameter, two parameters per harmonic
+    floor = CHI2_FLOOR * chi2_mean  # below it, chi2 differences are rounding
+    chi2 = chi2_mean
     best = 0
     best_bic = np.inf
-    gain = 0.0
     for k in range(1, max_order + 1):
         if 2 * k + 1 > solvable:
             break
-        gain += z[2 * k - 1] * z[2 * k - 1] + z[2 * k] * z[2 * k]
-        bic = k * penalty - gain  # BIC up to a term common to every order
+        chi2 -= z[2 * k - 1] * z[2 * k - 1] + z[2 * k] * z[2 * k]
+        bic = n * np.log(max(chi2, floor)) + 2 * k * np.log(n)  # up to a common constant
         if bic < best_bic:
             best = k
             best_bic = bic
@@ -281,7 +284,14 @@ def fit_selected_order(time, mag, err, use, lo, hi, t_ref, f, max_order, select,
     n = _normal_equations(
         time, mag, err, use, lo, hi, True, t_ref, f, max_order, no_extra, ata, atb
     )
-    order = bic_order(ata, atb, n, max_order) if select else max_order
+    order = max_order
+    if select:
+        mean = atb[0] / ata[0, 0]
+        chi2_mean = 0.0
+        for i in range(lo, hi):
+            if use[i]:
+                chi2_mean += (mag[i] - mean) * (mag[i] - mean) / (err[i] * err[i])
+        order = bic_order(ata, atb, chi2_mean, n, max_order)
     if order < 1 or not solve_spd(ata, atb, 2 * order + 1, coef, cov):
         return False, np.nan, n, order
     chi2 = _chi2(time, mag, err, use, lo, hi, True, t_ref, f, order, no_extra, coef)
@@ -626,9 +636,10 @@ def fit_fourier(
       ``n >= 2 K + 1 + min_dof`` for the n epochs in the fit (re-checked after clipping);
       K < 1 gives TOO_FEW_POINTS. It is recorded in ``order_used``.
     - ``select_order``: the order of every fit (also each clipping refit) is the one of least
-      BIC = chi2 + (2 K + 1) ln n among 1..K, so sparse curves are not fitted with more
-      harmonics than their data support; without it every fit has K harmonics (the paper's
-      fixed order). Orders from the first singular one up are then not candidates.
+      BIC = n ln(chi2 / n) + (2 K + 1) ln n among 1..K (:func:`bic_order`), so sparse curves
+      are not fitted with more harmonics than their data support (orders from the first
+      singular one up are not candidates); without it every fit has K harmonics (the paper's
+      fixed order).
     - ``refine_frequency``: after clipping, Gauss-Newton on the series and the frequency
       jointly (time centred on the mean epoch, so the frequency column is not collinear with
       the phases); accepted when it converges within 1/T of the input and lowers chi2, else the
