@@ -52,6 +52,7 @@ class ParameterComparison:
     median: float
     scatter: float  # 1.4826 x median absolute deviation of the differences
     median_abs: float
+    n_undefined: int  # stars with a catalog value that this rule leaves undefined
 
 
 @dataclass(frozen=True)
@@ -80,19 +81,23 @@ def _fits(lcs: LightCurves, period: np.ndarray) -> dict[str, FourierFit]:
 
 
 def _compare(fits: dict[str, FourierFit], catalog: pd.DataFrame) -> list[ParameterComparison]:
+    """Differences on the stars where every rule gives the parameter (a fit of one harmonic
+    has no R21); ``n_undefined`` counts the others."""
     out = []
-    for rule, fit in fits.items():
-        for name in PARAMETERS:
-            diff = getattr(fit, name) - catalog[name].to_numpy()
+    for name in PARAMETERS:
+        diffs = {rule: getattr(fit, name) - catalog[name].to_numpy() for rule, fit in fits.items()}
+        common = np.logical_and.reduce([np.isfinite(d) for d in diffs.values()])
+        for rule, diff in diffs.items():
+            undefined = int(np.sum(~np.isfinite(diff) & np.isfinite(catalog[name].to_numpy())))
             if name.startswith("phi"):
                 diff = np.angle(np.exp(1j * diff))  # wrapped to (-pi, pi]
-            diff = diff[np.isfinite(diff)]
-            med = float(np.median(diff)) if diff.size else float("nan")
-            mad = float(np.median(np.abs(diff - med))) if diff.size else float("nan")
+            d = diff[common]
+            med = float(np.median(d))
+            mad = float(np.median(np.abs(d - med)))
             out.append(
                 ParameterComparison(
-                    name, rule, int(diff.size), med, 1.4826 * mad,
-                    float(np.median(np.abs(diff))) if diff.size else float("nan"),
+                    name, rule, int(d.size), med, 1.4826 * mad,
+                    float(np.median(np.abs(d))), undefined,
                 )
             )  # fmt: skip
     return out
@@ -107,6 +112,69 @@ def _orders(sample: str, fit: FourierFit, lcs: LightCurves) -> OrderCounts:
         {int(v): int(c) for v, c in zip(values, counts, strict=True)},
         float(np.median(lcs.counts)),
     )
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Leave-one-out residuals of one set: how well each order rule predicts unseen epochs.
+
+    On the epochs the BIC fit kept, every rule's order is refitted by ``numpy.linalg.lstsq``;
+    the residual of epoch i left out is r_i / (1 - h_ii) (h: the weighted hat matrix).
+    ``chi2_bic`` is chi2 + (2K+1) ln n, the BIC of error bars taken as exact.
+    """
+
+    sample: str
+    n: int
+    median_chi2_reduced_fixed: float
+    loo_bic: float  # median over light curves of the median |LOO residual|, mag
+    loo_chi2_bic: float
+    loo_fixed: float
+    orders_chi2_bic: dict[int, int]
+
+
+def _loo(t: np.ndarray, m: np.ndarray, e: np.ndarray, f: float, k_max: int) -> tuple:
+    """(chi2, median |leave-one-out residual|) of the weighted lstsq fit of each order."""
+    theta = 2 * np.pi * f * t
+    chi2, loo = [], []
+    for k in range(1, k_max + 1):
+        x = np.column_stack(
+            [np.ones_like(t)] + [g(j * theta) for j in range(1, k + 1) for g in (np.cos, np.sin)]
+        )
+        xw = x / e[:, None]
+        coef, *_ = np.linalg.lstsq(xw, m / e, rcond=None)
+        hat = np.einsum("ij,ji->i", xw, np.linalg.pinv(xw))
+        resid = m - x @ coef
+        chi2.append(float(np.sum((resid / e) ** 2)))
+        loo.append(float(np.median(np.abs(resid / (1 - hat)))))
+    return np.array(chi2), np.array(loo)
+
+
+def _prediction(sample: str, fit: FourierFit, lcs: LightCurves, freq: np.ndarray) -> Prediction:
+    rows = []
+    for s in np.flatnonzero(fit.status == 0):
+        t, m, e = lcs.segment(s)
+        kept = fit.kept[lcs.offsets[s] : lcs.offsets[s + 1]]
+        t, m, e = t[kept], m[kept], e[kept]
+        k_max = min(MAX_ORDER, (t.size - 11) // 2)
+        chi2, loo = _loo(t, m, e, freq[s], k_max)
+        k = np.arange(1, k_max + 1)
+        k_raw = int(np.argmin(chi2 + (2 * k + 1) * np.log(t.size)))
+        rows.append(
+            (
+                loo[fit.order_used[s] - 1],
+                loo[k_raw],
+                loo[-1],
+                k_raw + 1,
+                chi2[-1] / (t.size - 2 * k_max - 1),
+            )
+        )
+    a = np.array(rows)
+    values, counts = np.unique(a[:, 3].astype(int), return_counts=True)
+    return Prediction(
+        sample, len(rows), float(np.median(a[:, 4])),
+        float(np.median(a[:, 0])), float(np.median(a[:, 1])), float(np.median(a[:, 2])),
+        {int(v): int(c) for v, c in zip(values, counts, strict=True)},
+    )  # fmt: skip
 
 
 def ogle3_catalog(data: Path, ids: list[str]) -> pd.DataFrame:
@@ -168,7 +236,7 @@ def ogle4_asas_matches(data: Path, asas: pd.DataFrame) -> pd.DataFrame:
 
 def measure(data: Path) -> dict:
     """Both comparisons and the order distributions (see the module docstring)."""
-    result: dict = {"comparisons": {}, "orders": []}
+    result: dict = {"comparisons": {}, "orders": [], "prediction": []}
     ogle = pd.read_parquet(data / SHARED_LIGHT_CURVES["ogle"])
     for phase in ("OGLE-III", "OGLE-IV"):
         part = ogle[ogle.phase == phase]
@@ -186,12 +254,15 @@ def measure(data: Path) -> dict:
     fits = _fits(lcs, cat.period.to_numpy())
     result["comparisons"]["asas_x_ogle4_disk_rrab"] = [asdict(c) for c in _compare(fits, cat)]
     result["orders"].append(asdict(_orders("ASAS x OGLE-IV disk RRab", fits["bic"], lcs)))
+    freq = 1.0 / cat.period.to_numpy()
+    result["prediction"].append(asdict(_prediction("ASAS x OGLE-IV", fits["bic"], lcs, freq)))
     s82 = pd.read_parquet(data / SHARED_LIGHT_CURVES["s82"])
     for band, part in s82.groupby("band", sort=True):
         names, lcs = _segments(part)
         period = part.groupby("source_id", sort=True).period.first().to_numpy()
         fit = _fits(lcs, period)["bic"]
         result["orders"].append(asdict(_orders(f"Stripe 82 {band}", fit, lcs)))
+        result["prediction"].append(asdict(_prediction(f"Stripe 82 {band}", fit, lcs, 1 / period)))
     return result
 
 
@@ -203,15 +274,28 @@ def main(argv: list[str] | None = None) -> int:
     result = measure(shared_data_dir(args.data))
     if args.json:
         print(json.dumps(result, indent=1))
-        return 0
+    else:
+        print_result(result)
+    return 0
+
+
+def print_result(result: dict) -> None:
+    """The measurements as text tables."""
     for name, rows in result["comparisons"].items():
         print(f"{name}: fit - catalog (median, 1.4826 MAD, median |diff|)")
         for r in rows:
             print(
                 f"  {r['parameter']:6s} {r['selection']:5s} n={r['n']:3d} "
-                f"median {r['median']:+.4f} scatter {r['scatter']:.4f} |d| {r['median_abs']:.4f}"
+                f"median {r['median']:+.4f} scatter {r['scatter']:.4f} |d| {r['median_abs']:.4f} "
+                f"undefined {r['n_undefined']}"
             )
     print("BIC order chosen (order: count)")
     for r in result["orders"]:
         print(f"  {r['sample']:32s} n={r['n']:5d} epochs~{r['median_epochs']:.0f} {r['counts']}")
-    return 0
+    print("median |leave-one-out residual| (mag): BIC, chi2-BIC, fixed 10; chi2-BIC orders")
+    for r in result["prediction"]:
+        print(
+            f"  {r['sample']:18s} n={r['n']:4d} chi2/dof(10)={r['median_chi2_reduced_fixed']:.2f} "
+            f"{r['loo_bic']:.4f} {r['loo_chi2_bic']:.4f} {r['loo_fixed']:.4f} "
+            f"{r['orders_chi2_bic']}"
+        )
