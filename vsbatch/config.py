@@ -1,6 +1,7 @@
 """Run configuration: every option that changes catalog content, hashed into the manifest.
 
-Defaults are the papers': a 10th-order Fourier fit with 0.35 mag rejection and the PS17
+Defaults are the papers' (except the Fourier order, chosen by BIC up to the paper's 10th; the
+fixed order is an option): 0.35 mag rejection of the Fourier fit and the PS17
 frequency analysis of the Blazhko paper, Mahabal et al. dm-dt bins. Each field also carries
 its command-line help (``option``), so ``vsbatch run``, job files and the Python API share
 one declaration of every default.

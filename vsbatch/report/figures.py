@@ -170,8 +170,8 @@ def plan_bailey_diagram(agg: CatalogAggregates) -> Drawer | None:
         sampled = _scatter_layer(ax, agg, x, y, legend=True)
         ax.set_title("Bailey diagram" + (f", coloured by {agg.cls.name}" if agg.cls else ""))
         caption = (
-            "Peak-to-peak amplitude of the 10th-order Fourier fit against the period it was "
-            "folded on (fold_period). " + _layers_text(agg, request, binned, sampled)
+            "Peak-to-peak amplitude of the Fourier fit (its order in fourier_order) against the "
+            "period it was folded on (fold_period). " + _layers_text(agg, request, binned, sampled)
         )
         info = FigureInfo(ax.get_title(), caption, (panel_info(ax),), sampled, binned)
         return RenderedFigure(info, png_bytes(fig))
@@ -214,10 +214,10 @@ def plan_fourier_planes(agg: CatalogAggregates) -> Drawer | None:
         fig.suptitle("Fourier-parameter planes (cosine series, Blazhko paper Figs. 7-10)")
         caption = (
             "Amplitude ratios R_k1 = A_k/A_1 and phase differences φ_k1 = φ_k - k φ_1 (radians, "
-            "[0, 2π), cosine series) of the 10th-order Fourier fit, coloured as in the Bailey "
-            f"diagram. R21-R31 plane: {layers} The other panels are drawn the same way. Light "
-            "curves without a significant period scatter across these planes; restrict with "
-            "vsbatch query (e.g. log10_fap_baluev < -3) to study a class."
+            "[0, 2π), cosine series) of the Fourier fit (order in fourier_order), coloured as in "
+            f"the Bailey diagram. R21-R31 plane: {layers} The other panels are drawn the same "
+            "way. Light curves without a significant period scatter across these planes; "
+            "restrict with vsbatch query (e.g. log10_fap_baluev < -3) to study a class."
         )
         panels = tuple(panel_info(a) for a in subplots)
         info = FigureInfo("Fourier-parameter planes", caption, panels, sampled, binned)
