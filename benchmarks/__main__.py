@@ -15,6 +15,7 @@ COMMANDS = {
     "validate": "period recovery on the real labelled sets, against published periods",
     "blazhko-training-set": "write the labelled Blazhko / non-Blazhko RRab training set",
     "nnfap-reference": "the NN-FAP reference model's training table and real-data evaluation",
+    "fourier-order": "BIC-chosen against fixed Fourier order: OGLE parameters, order counts",
 }
 
 
@@ -28,6 +29,8 @@ def _main_of(command: str) -> Callable[[list[str]], int]:
         from benchmarks.validate import main
     elif command == "blazhko-training-set":
         from benchmarks.blazhko_training_set import main
+    elif command == "fourier-order":
+        from benchmarks.fourier_order import main
     else:
         from benchmarks.nnfap_reference import main
     return main

@@ -1,6 +1,7 @@
 """Run configuration: every option that changes catalog content, hashed into the manifest.
 
-Defaults are the papers': a 10th-order Fourier fit with 0.35 mag rejection and the PS17
+Defaults are the papers' (except the Fourier order, chosen by BIC up to the paper's 10th; the
+fixed order is an option): 0.35 mag rejection of the Fourier fit and the PS17
 frequency analysis of the Blazhko paper, Mahabal et al. dm-dt bins. Each field also carries
 its command-line help (``option``), so ``vsbatch run``, job files and the Python API share
 one declaration of every default.
@@ -25,6 +26,8 @@ FOLD_PERIOD_MODES = ("auto", "search", "catalog")
 MAX_DETREND_DEGREE = 5  # higher powers of time fit pulsations of long light curves, not trends
 # Sample cuts of the Blazhko paper's Section 2 (vsbatch.stages.blazhko.paper_sample_cuts)
 BLAZHKO_CUTS = ("none", "paper", "paper-mc")
+# How the Fourier stage picks its order: least BIC up to fourier_order, or fourier_order itself
+FOURIER_ORDER_SELECTIONS = ("bic", "fixed")
 
 
 @dataclass(frozen=True)
@@ -183,7 +186,16 @@ class RunConfig:
     )
     # Fourier decomposition (Blazhko paper Eq. 4, Section 3.1.1)
     fourier_order: int = field(
-        default=10, metadata=cli(minimum=1, help="harmonics of the Fourier fit")
+        default=10,
+        metadata=cli(minimum=1, help="harmonics of the Fourier fit (the highest with bic)"),
+    )
+    fourier_order_selection: str = field(
+        default="bic",
+        metadata=cli(
+            choices=FOURIER_ORDER_SELECTIONS,
+            help="Fourier order per light curve: bic (least N ln(chi2/N) + (2K+1) ln N up to "
+            "--fourier-order) or fixed (--fourier-order, the paper's)",
+        ),
     )
     clip_mag: float = field(default=0.35, metadata=cli(help="Fourier-fit rejection, mag"))
     # dm-dt pair histograms (Mahabal et al. 2017 bins)
@@ -238,6 +250,8 @@ class RunConfig:
         detrend_degree(self.detrend)
         if not self.clip_mag > 0:
             raise UsageError("clip_mag must be positive")
+        if self.fourier_order_selection not in FOURIER_ORDER_SELECTIONS:
+            raise UsageError(f"fourier_order_selection must be one of {FOURIER_ORDER_SELECTIONS}")
         if self.blazhko_cuts not in BLAZHKO_CUTS:
             raise UsageError(f"blazhko_cuts must be one of {BLAZHKO_CUTS}")
         if self.blazhko_cuts == "paper-mc" and "fourier" not in self.stages:

@@ -9,7 +9,7 @@ policy (``vsbatch.stages.clean.clean_partition``):
 1. the raw light curve per band (magnitude axis inverted);
 2. the GLS periodogram of each band with the catalog's peak and the power at which the Baluev
    FAP is 10^-3;
-3. the curve folded on ``fold_period`` (phase 0-2) with the 10th-order Fourier fit and the
+3. the curve folded on ``fold_period`` (phase 0-2) with the catalog's Fourier fit and the
    epochs the 0.35 mag clipping rejected;
 4. the residual amplitude spectrum after pre-whitening f0 and its harmonics, with the PS17
    side-peak search windows k f0 +- 0.3 c/d and the deciding peak;
@@ -658,7 +658,13 @@ def _refit_bands(
         fap_power = float(fap_power_level(lcs, grid)[0]) if len(freq) else float("nan")
         p = _fold_period(row)
         f = _frequency(p)
-        fit = fit_fourier(lcs, f, order=config.fourier_order, clip_threshold=config.clip_mag)
+        fit = fit_fourier(
+            lcs,
+            f,
+            order=config.fourier_order,
+            clip_threshold=config.clip_mag,
+            select_order=config.fourier_order_selection == "bic",
+        )
         knn = knn_interpolate(lcs, f, n_grid=KNN_POINTS).values[0]
         label = band if band is not None else "(no band)"
         colour = BAND_COLOURS[len(bands) % len(BAND_COLOURS)]

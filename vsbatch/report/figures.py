@@ -195,8 +195,9 @@ def plan_bailey_diagram(agg: CatalogAggregates) -> Drawer | None:
         title = "Bailey diagram" + (f", coloured by {agg.cls.name}" if agg.cls else "")
         fig.suptitle(title) if len(panels) > 1 else fig.axes[0].set_title(title)
         caption = (
-            "Peak-to-peak amplitude of the Fourier fit against the period it was folded on "
-            "(fold_period)" + (", one panel per band. " if len(panels) > 1 else ". ")
+            "Peak-to-peak amplitude of the Fourier fit (its order in fourier_order) against the "
+            "period it was folded on (fold_period)"
+            + (", one panel per band. " if len(panels) > 1 else ". ")
             + _layers_text(agg, request, binned, sampled)
         )
         return RenderedFigure(FigureInfo(title, caption, tuple(infos), sampled, binned),
@@ -240,10 +241,10 @@ def plan_fourier_planes(agg: CatalogAggregates) -> Drawer | None:
         fig.suptitle("Fourier-parameter planes (cosine series, Blazhko paper Figs. 7-10)")
         caption = (
             "Amplitude ratios R_k1 = A_k/A_1 and phase differences φ_k1 = φ_k - k φ_1 (radians, "
-            "[0, 2π), cosine series) of the 10th-order Fourier fit, coloured as in the Bailey "
-            f"diagram. R21-R31 plane: {layers} The other panels are drawn the same way. Light "
-            "curves without a significant period scatter across these planes; restrict with "
-            "vsbatch query (e.g. log10_fap_baluev < -3) to study a class."
+            "[0, 2π), cosine series) of the Fourier fit (order in fourier_order), coloured as in "
+            f"the Bailey diagram. R21-R31 plane: {layers} The other panels are drawn the same "
+            "way. Light curves without a significant period scatter across these planes; "
+            "restrict with vsbatch query (e.g. log10_fap_baluev < -3) to study a class."
         )
         panels = tuple(panel_info(a) for a in subplots)
         info = FigureInfo("Fourier-parameter planes", caption, panels, sampled, binned)

@@ -38,7 +38,11 @@ def fourier_stage(ctx: StageContext) -> dict[str, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         frequency = 1.0 / period
     fit = fit_fourier(
-        ctx.lcs, frequency, order=ctx.config.fourier_order, clip_threshold=ctx.config.clip_mag
+        ctx.lcs,
+        frequency,
+        order=ctx.config.fourier_order,
+        clip_threshold=ctx.config.clip_mag,
+        select_order=ctx.config.fourier_order_selection == "bic",
     )
     ctx.fail_status(np.where(np.isfinite(period), fit.status, 0), "fourier")
     out = {
