@@ -196,13 +196,20 @@ def search_path() -> list[Path]:
 
 
 def resolve_artifact(name_or_path: str | Path) -> Path:
-    """The artifact folder of a path, or of a name found in :func:`search_path`."""
+    """The artifact folder of a path, or of a name found in :func:`search_path`.
+
+    A bare name (no ``/``, not starting with ``.``) is only ever looked up in the search path:
+    a folder of that name in the working directory is not a model the user named (write
+    ``./NAME`` for that), and a job file must not load one from wherever it happens to run.
+    """
+    text = str(name_or_path)
     path = Path(name_or_path)
-    if (path / CARD_FILE).is_file():
+    is_path = isinstance(name_or_path, Path) or "/" in text or os.sep in text or text[:1] == "."
+    if is_path and (path / CARD_FILE).is_file():
         return path
-    for root in search_path():
-        if (root / str(name_or_path) / CARD_FILE).is_file():
-            return root / str(name_or_path)
+    for root in [] if is_path else search_path():
+        if (root / text / CARD_FILE).is_file():
+            return root / text
     known = ", ".join(s.name for s in list_artifacts()) or "none"
     raise ArtifactError(
         f"no model artifact {str(name_or_path)!r}: not a folder with {CARD_FILE} and not a "
