@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from vsbatch.cluster import ClusterSpec, Runner, open_runner
 from vsbatch.config import RunConfig
 from vsbatch.errors import UsageError
@@ -33,6 +35,7 @@ from vsbatch.io.catalog import (
 )
 from vsbatch.io.catalog_tables import is_catalog_parameters
 from vsbatch.io.inputs import InputSpec, open_input
+from vsbatch.period_backends import resolve_backend
 from vsbatch.pipeline.catalog_route import CatalogClassification, run_catalog_parameters
 from vsbatch.pipeline.commit import collect_failures, commit_plan, storage_errors
 from vsbatch.pipeline.partitions import process, shuffle
@@ -104,6 +107,7 @@ def run(
                                       keep_going=keep_going)  # fmt: skip
     root = Path(output)
     check_output_state(root, resume, overwrite, update)
+    resolve_backend(config.period_backend, np.zeros(0, dtype=np.int64))
     spec, skipped = _open_light_curves(source, config, keep_going)
     models = resolve_models(config.models)
     hashed = run_hash(config, models)
