@@ -249,6 +249,27 @@ def load_state_dict(weights: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def _network_fitting(folder: Path, card: dict, state: dict[str, torch.Tensor]) -> nn.Module:
+    """The card's network, first built without memory (torch's meta device) so that an
+    architecture asking for more bytes than its weights hold is refused before allocating
+    (a card asking for 10^15 bytes must not take the machine with it)."""
+    try:
+        with torch.device("meta"):
+            shape = build_network(card["kind"], card["architecture"])
+        needed = sum(t.numel() * t.element_size() for t in shape.state_dict().values())
+        held = sum(t.numel() * t.element_size() for t in state.values())
+        if needed > 2 * held + 1_000_000:
+            raise ArtifactError(
+                f"{folder}: the card's architecture needs {needed:.3g} bytes of weights, its "
+                f"weights files hold {held:.3g}; refusing it"
+            )
+        return build_network(card["kind"], card["architecture"])
+    except (UsageError, TypeError, ValueError, RuntimeError) as exc:
+        if isinstance(exc, ArtifactError):
+            raise
+        raise ArtifactError(f"{folder}: cannot build the card's architecture: {exc}") from exc
+
+
 def load_artifact(name_or_path: str | Path, *, device: str = "cpu") -> Artifact:
     """Load an artifact by folder or by name, verifying the weights' sha256 first.
 
@@ -271,6 +292,11 @@ def load_artifact(name_or_path: str | Path, *, device: str = "cpu") -> Artifact:
         weights = folder / name
         if not weights.is_file():
             raise ArtifactError(f"{weights}: missing weights file")
+        if os.path.dirname(os.path.realpath(weights)) != os.path.realpath(folder):
+            raise ArtifactError(
+                f"{weights}: resolves to {os.path.realpath(weights)}, outside the artifact "
+                "folder; refusing weights from elsewhere"
+            )
         digest = sha256_file(weights)
         if digest != entry["sha256"]:
             raise ArtifactError(
@@ -281,10 +307,7 @@ def load_artifact(name_or_path: str | Path, *, device: str = "cpu") -> Artifact:
         if state.keys() & shard.keys():
             raise ArtifactError(f"{weights}: repeats tensors of another weights file")
         state.update(shard)
-    try:
-        model = build_network(card["kind"], card["architecture"])
-    except UsageError as exc:
-        raise ArtifactError(f"{folder}: {exc}") from exc
+    model = _network_fitting(folder, card, state)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
