@@ -80,7 +80,7 @@ def check_minimums(settings: Any) -> None:
         if isinstance(value, float) and not math.isfinite(value):
             raise UsageError(f"{name} must be a finite number, got {value}")
         if option.minimum is not None and value is not None and value < option.minimum:
-            raise UsageError(f"{name} must be at least {option.minimum:g}, got {value:g}")
+            raise UsageError(f"{name} must be at least {option.minimum}")
 
 
 def mappable_columns() -> tuple[str, ...]:

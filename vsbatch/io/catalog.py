@@ -241,18 +241,21 @@ class Catalog:
         """Whether ``part`` is a Hive folder key (else, in a HATS catalog, a stored column)."""
         return self.manifest.layout != HATS
 
-    def to_table(self, columns: list[str] | None = None) -> pa.Table:
-        """The committed rows, with the ``part`` column, sorted by partition file."""
-        if not self.files:
-            return pa.table({})
+    def dataset(self) -> ds.Dataset:
+        """The committed files as one Arrow dataset, with the ``part`` column (needs files)."""
         hive = ds.partitioning(pa.schema([(PARTITION_KEY, pa.string())]), flavor="hive")
-        dataset = ds.dataset(
+        return ds.dataset(
             [str(f) for f in self.files],
             format="parquet",
             partitioning=hive if self.hive_partitioned else None,
             partition_base_dir=str(self.root),
         )
-        return dataset.to_table(columns=columns)
+
+    def to_table(self, columns: list[str] | None = None) -> pa.Table:
+        """The committed rows, with the ``part`` column, sorted by partition file."""
+        if not self.files:
+            return pa.table({})
+        return self.dataset().to_table(columns=columns)
 
     def to_pandas(self, columns: list[str] | None = None):  # noqa: ANN201 - pandas is optional
         return self.to_table(columns).to_pandas()
