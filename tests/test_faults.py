@@ -228,7 +228,8 @@ def test_full_disk_at_commit_keeps_the_previous_catalog(tmp_path: Path) -> None:
     new_src = tmp_path / "new.parquet"
     table = _commit_overflow_input(new_src)
     reference = vsbatch.run(str(new_src), tmp_path / "ref", RunConfig(stages=("stats",)), SERIAL)
-    ref_failures = (reference.catalog / "_failures.parquet").stat().st_size
+    ref_manifest = open_catalog(reference.catalog).manifest
+    ref_failures = (reference.catalog / ref_manifest.failures_file).stat().st_size
     old = vsbatch.run(str(old_src), tmp_path / "old", RunConfig(stages=("stats",)), SERIAL)
     old_bytes = sum(f.stat().st_size for f in old.catalog.rglob("*") if f.is_file())
     # staging before commit: shuffle piece + partition file + failures piece (+ small JSON);

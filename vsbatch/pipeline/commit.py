@@ -23,7 +23,7 @@ from vsbatch.failures import FailureLog
 from vsbatch.io.catalog import Manifest, PartitionRecord, commit, write_parquet_atomic
 from vsbatch.io.staging import fingerprint, read_pieces
 from vsbatch.pipeline.plan import FAILED_DIR, OUT_DIR, RunPlan
-from vsbatch.schema import FAILURES_FILE
+from vsbatch.schema import failures_file
 
 _STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
@@ -133,7 +133,7 @@ def commit_plan(
         config_hash=plan.run_hash,
         partition_tree=plan.tree,
         partitions=sorted(records.values(), key=lambda r: r.name),
-        failures_file=FAILURES_FILE,
+        failures_file=failures_file(plan.run_id),
         failures_rows=failures.num_rows,
         carried_columns=plan.carried,
         source_id_type=plan.source_id_type,

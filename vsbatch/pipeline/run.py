@@ -31,6 +31,7 @@ from vsbatch.io.catalog import (
     Manifest,
     check_output_state,
     open_catalog,
+    output_lock,
     read_manifest,
 )
 from vsbatch.io.catalog_tables import is_catalog_parameters
@@ -111,44 +112,46 @@ def run(
     spec, skipped = _open_light_curves(source, config, keep_going)
     models = resolve_models(config.models)
     hashed = run_hash(config, models)
-    previous = read_manifest(root)
-    staging_root = root / STAGING_DIR
-    plan = load_plan(staging_root) if resume else None
-    if plan is not None:
-        check_resumable(plan, spec, config, hashed)
-    elif resume and previous is not None and staging_root.exists() is False:
-        if previous.config_hash != hashed:
-            raise UsageError(f"{root}: committed with another configuration; use --overwrite")
-        log.info("%s: nothing to resume, the catalog is complete", root)
-        return _summary_of(open_catalog(root), started, computed=0)
-    if plan is None and staging_root.exists():
-        shutil.rmtree(staging_root)
-    reuse = {}
-    if update and previous is not None and previous.config_hash == hashed:
-        reuse = {p.name: p for p in previous.partitions}
+    with output_lock(root):  # held to the commit; a second run on this output is refused
+        check_output_state(root, resume, overwrite, update)  # one may have ended meanwhile
+        previous = read_manifest(root)
+        staging_root = root / STAGING_DIR
+        plan = load_plan(staging_root) if resume else None
+        if plan is not None:
+            check_resumable(plan, spec, config, hashed)
+        elif resume and previous is not None and staging_root.exists() is False:
+            if previous.config_hash != hashed:
+                raise UsageError(f"{root}: committed with another configuration; use --overwrite")
+            log.info("%s: nothing to resume, the catalog is complete", root)
+            return _summary_of(open_catalog(root), started, computed=0)
+        if plan is None and staging_root.exists():
+            shutil.rmtree(staging_root)
+        reuse = {}
+        if update and previous is not None and previous.config_hash == hashed:
+            reuse = {p.name: p for p in previous.partitions}
 
-    with storage_errors(root):
-        with open_runner(cluster or ClusterSpec()) as runner:
-            if runner.dashboard_link:
-                log.info("dashboard: %s", runner.dashboard_link)
-            if plan is None:
-                plan = _checked_plan(runner, spec, skipped, config, models,
-                                     previous if update else None, keep_going)  # fmt: skip
-                write_plan(plan, staging_root / plan.run_id)
-            staging = staging_root / plan.run_id
-            spec = replace(spec, extra_columns=tuple(plan.carried_input_names))
-            if not (staging / SHUFFLE_DONE).exists():
-                shuffle(runner, spec, plan, staging)
-            records, computed = process(runner, plan, staging, reuse, keep_going)
+        with storage_errors(root):
+            with open_runner(cluster or ClusterSpec()) as runner:
+                if runner.dashboard_link:
+                    log.info("dashboard: %s", runner.dashboard_link)
+                if plan is None:
+                    plan = _checked_plan(runner, spec, skipped, config, models,
+                                         previous if update else None, keep_going)  # fmt: skip
+                    write_plan(plan, staging_root / plan.run_id)
+                staging = staging_root / plan.run_id
+                spec = replace(spec, extra_columns=tuple(plan.carried_input_names))
+                if not (staging / SHUFFLE_DONE).exists():
+                    shuffle(runner, spec, plan, staging)
+                records, computed = process(runner, plan, staging, reuse, keep_going)
 
-        failures = collect_failures(plan, staging, records, root, previous, reuse)
-        stats = {
-            "input_sources": plan.n_sources,
-            "wall_seconds_last_run": round(time.monotonic() - started, 3),
-            "partitions_computed_last_run": computed,
-        }
-        commit_plan(root, source, plan, staging, records, failures, stats)
-    return _summary_of(open_catalog(root), started, computed)
+            failures = collect_failures(plan, staging, records, root, previous, reuse)
+            stats = {
+                "input_sources": plan.n_sources,
+                "wall_seconds_last_run": round(time.monotonic() - started, 3),
+                "partitions_computed_last_run": computed,
+            }
+            commit_plan(root, source, plan, staging, records, failures, stats)
+        return _summary_of(open_catalog(root), started, computed)
 
 
 def _open_light_curves(
