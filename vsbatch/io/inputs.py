@@ -9,6 +9,7 @@ always returned in long format (one row per epoch) with canonical column names a
 from __future__ import annotations
 
 import glob
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from vsbatch.io.hats import (
     spatial_index,
 )
 from vsbatch.schema import input_columns, nested_column_name, position_columns, renamed_on_output
+
+log = logging.getLogger("vsbatch")
 
 LONG = "long"
 NESTED = "nested"
@@ -84,33 +87,30 @@ def _hidden(relative: str) -> bool:
     return any(part.startswith(("_", ".")) for part in relative.split("/"))
 
 
-def _files_under(fs: pafs.FileSystem, path: str, source: str) -> list[str]:
-    """Data files below a folder (Hive convention: names starting with _ or . are not data).
+def _files_under(fs: pafs.FileSystem, path: str) -> tuple[list[str], list[str], list[str]]:
+    """(data files, odd entries, hidden Parquet files) below a folder.
 
-    Every other entry must be a regular file: a dangling link or a pipe is an error naming it,
-    never a silent skip that would lose its sources.
+    Hive convention: names starting with _ or . are not data; a Parquet file so named is
+    reported (a warning), never skipped without a word. Every other entry must be a regular
+    file: a dangling link or a pipe is returned as odd, for an error or a failure record.
     """
     if isinstance(fs, pafs.LocalFileSystem):
-        entries = []
+        entries, hidden = [], []
         for folder, dirs, names in os.walk(path):
+            hidden += [os.path.join(folder, n) for n in names if n.startswith(("_", "."))]
             dirs[:] = sorted(d for d in dirs if not d.startswith(("_", ".")))
             entries += [os.path.join(folder, n) for n in names if not n.startswith(("_", "."))]
         regular = [e for e in entries if os.path.isfile(e)]
     else:
         infos = fs.get_file_info(pafs.FileSelector(path, recursive=True))
-        entries = [
-            i.path
-            for i in infos
-            if i.type != pafs.FileType.Directory and not _hidden(os.path.relpath(i.path, path))
-        ]
-        regular = [i.path for i in infos if i.type == pafs.FileType.File and i.path in entries]
+        visible = [i for i in infos if not _hidden(os.path.relpath(i.path, path))]
+        entries = [i.path for i in visible if i.type != pafs.FileType.Directory]
+        regular = [i.path for i in visible if i.type == pafs.FileType.File]
+        shown = {i.path for i in visible}
+        hidden = [i.path for i in infos if i.type == pafs.FileType.File and i.path not in shown]
     odd = sorted(set(entries) - set(regular))
-    if odd:
-        raise InputError(
-            f"{odd[0]}: in input {source}, not a regular file (a dangling link, "
-            "a pipe or a device?)"
-        )
-    return sorted(regular)
+    hidden_parquet = sorted(h for h in hidden if h.endswith(".parquet"))
+    return sorted(regular), odd, hidden_parquet
 
 
 def _locate(source: str) -> tuple[pafs.FileSystem, list[str]]:
@@ -130,22 +130,28 @@ def _locate(source: str) -> tuple[pafs.FileSystem, list[str]]:
     return fs, [os.path.abspath(source)]
 
 
-def _list_files(fs: pafs.FileSystem, paths: list[str], source: str) -> list[str]:
-    """The data files of files and folders."""
+def _list_files(fs: pafs.FileSystem, paths: list[str]) -> tuple[list[str], list[str]]:
+    """The data files of files and folders, and the entries that are not regular files."""
     files: list[str] = []
+    odd: list[str] = []
     for path in paths:
         info = fs.get_file_info(path)
         if info.type == pafs.FileType.NotFound:
             raise InputError(f"{path}: no such file or folder")
         if info.type == pafs.FileType.Directory:
-            files += _files_under(fs, path, source)
+            regular, strange, hidden = _files_under(fs, path)
+            files, odd = files + regular, odd + strange
+            if hidden:
+                log.warning("%s: %d Parquet files named with a leading _ or . are not read "
+                            "(Hive convention), e.g. %s; rename them to include them",
+                            path, len(hidden), hidden[0])  # fmt: skip
         elif info.type != pafs.FileType.File or (
             isinstance(fs, pafs.LocalFileSystem) and not os.path.isfile(path)
         ):
-            raise InputError(f"{path}: not a regular file (a pipe or a device?)")
+            odd.append(path)
         else:
             files.append(path)
-    return files
+    return files, odd
 
 
 def _file_schema(fs: pafs.FileSystem, path: str) -> pa.Schema:
@@ -188,13 +194,18 @@ def open_input(
     if len(paths) == 1 and is_hats_catalog(fs, paths[0]):
         catalog = read_hats_input(source, source if "://" in source else paths[0])
         paths = list(catalog.paths)
-    files = _list_files(fs, paths, source)
+    files, odd = _list_files(fs, paths)
+    skipped: list[tuple[str, str]] = []
+    for path in odd:
+        reason = f"{path}: in input {source}, not a regular file (a dangling link, a pipe?)"
+        if not keep_going:
+            raise InputError(reason)
+        skipped.append((path, reason))
     if not files:
         raise InputError(f"{source}: no input files found")
     column_map = {**(catalog.column_map if catalog else {}), **(column_map or {})}
     renames = {v: k for k, v in column_map.items()}
     good: list[tuple[str, pa.Schema]] = []
-    skipped: list[tuple[str, str]] = []
     for path in files:
         try:
             good.append((path, _file_schema(fs, path)))

@@ -15,6 +15,7 @@ catalog-parameters input (one row per source, no epochs) given with models goes 
 
 from __future__ import annotations
 
+import glob
 import logging
 import shutil
 import time
@@ -109,6 +110,7 @@ def run(
     root = Path(output)
     check_output_state(root, resume, overwrite, update)
     resolve_backend(config.period_backend, np.zeros(0, dtype=np.int64))
+    _check_output_apart(source, root)
     spec, skipped = _open_light_curves(source, config, keep_going)
     models = resolve_models(config.models)
     hashed = run_hash(config, models)
@@ -152,6 +154,24 @@ def run(
             }
             commit_plan(root, source, plan, staging, records, failures, stats)
         return _summary_of(open_catalog(root), started, computed)
+
+
+def _check_output_apart(source: str, root: Path) -> None:
+    """UsageError when the output lies inside a local input folder or an input path (a glob
+    match) inside the output: a rerun would read the catalog's own files as light curves."""
+    if "://" in source:
+        return
+    out = root.resolve()
+    if Path(source).is_dir() and out.is_relative_to(Path(source).resolve()):
+        raise UsageError(
+            f"{root}: the output is inside the input folder {source}; a rerun would read the "
+            "catalog as input: choose an output outside it"
+        )
+    paths = glob.glob(source, recursive=True) if any(c in source for c in "*?[") else [source]
+    inside = [p for p in paths if Path(p).resolve().is_relative_to(out)]
+    if inside:
+        raise UsageError(f"{inside[0]}: an input file inside the output {root}; choose an input "
+                         "that does not include the catalog")  # fmt: skip
 
 
 def _open_light_curves(

@@ -1,0 +1,56 @@
+"""Input folders lose nothing silently (issue 20 item 13): hidden Parquet files are reported,
+and an entry that is not a regular file is a failure record under ``--keep-going``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import FIXTURES
+from tests.helpers import run_cli
+from vsbatch.io.catalog import open_catalog
+
+STATS = ("--no-cluster", "--stages", "stats")
+
+
+def _split_input(folder: Path) -> list[str]:
+    """The fixture as two files, one named with a leading underscore; its source ids."""
+    table = pq.read_table(FIXTURES / "asas_i_12.parquet")
+    ids = sorted(set(table.column("source_id").to_pylist()))
+    folder.mkdir()
+    hidden = [i for i, s in enumerate(table.column("source_id").to_pylist()) if s in ids[:3]]
+    shown = sorted(set(range(table.num_rows)) - set(hidden))
+    pq.write_table(table.take(shown), folder / "a.parquet")
+    pq.write_table(table.take(hidden), folder / "_b.parquet")
+    return ids
+
+
+def test_hidden_parquet_files_in_an_input_folder_are_reported(capsys, tmp_path: Path) -> None:
+    _split_input(tmp_path / "in")
+    code, _, err = run_cli(capsys, "run", tmp_path / "in", "-o", tmp_path / "cat", *STATS)
+    assert code == 0
+    assert "1 Parquet files named with a leading _ or . are not read" in err
+    assert str(tmp_path / "in" / "_b.parquet") in err
+
+
+@pytest.mark.parametrize("kind", ["dangling-symlink", "fifo"])
+def test_an_odd_entry_is_a_failure_record_under_keep_going(
+    capsys, tmp_path: Path, kind: str
+) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.parquet").write_bytes((FIXTURES / "asas_i_12.parquet").read_bytes())
+    entry = tmp_path / "in" / "b.parquet"
+    if kind == "fifo":
+        os.mkfifo(entry)
+    else:
+        entry.symlink_to(tmp_path / "gone.parquet")
+    out = tmp_path / "cat"
+    code, _, err = run_cli(capsys, "run", tmp_path / "in", "-o", out, "--keep-going", *STATS)
+    assert code == 0, err
+    cat = open_catalog(out)
+    assert cat.to_table().num_rows == 12
+    fails = cat.failures().to_pandas()
+    assert list(fails.file) == [str(entry)] and "not a regular file" in fails.reason.iloc[0]
