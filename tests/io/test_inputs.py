@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import FIXTURES
 from tests.helpers import run_cli
 from vsbatch.io.catalog import open_catalog
+from vsbatch.query import query
 
 STATS = ("--no-cluster", "--stages", "stats")
 
@@ -54,3 +56,25 @@ def test_an_odd_entry_is_a_failure_record_under_keep_going(
     assert cat.to_table().num_rows == 12
     fails = cat.failures().to_pandas()
     assert list(fails.file) == [str(entry)] and "not a regular file" in fails.reason.iloc[0]
+
+
+def test_columns_differing_only_in_case_never_shadow_vsbatch_columns(
+    capsys, tmp_path: Path
+) -> None:
+    """Issue 20 item 9: SQL engines fold case, so a carried ``N_OBS`` or ``Period`` would
+    take the place of vsbatch's ``n_obs`` / ``catalog_period`` in ``SELECT``."""
+    table = pq.read_table(FIXTURES / "asas_i_12.parquet")
+    n = table.num_rows
+    for name, value in [("N_OBS", 999), ("Period", 0.125), ("PART", 7), ("Label", 1), ("label", 2)]:
+        table = table.append_column(name, pa.array([value] * n))
+    table = table.append_column("period", pa.array([0.5] * n))
+    pq.write_table(table, tmp_path / "in.parquet")
+    out = tmp_path / "cat"
+    code, _, err = run_cli(capsys, "run", tmp_path / "in.parquet", "-o", out, *STATS)
+    assert code == 0, err
+    assert "input fields ignored: Label, N_OBS, PART, Period, label" in err
+    rows = query(out, "SELECT n_obs, catalog_period, part FROM catalog").to_pylist()
+    assert all(r["n_obs"] < 999 and r["catalog_period"] == 0.5 for r in rows)
+    assert all(r["part"].startswith("o") for r in rows)
+    names = [c.lower() for c in open_catalog(out).to_table().column_names]
+    assert len(names) == len(set(names))

@@ -253,20 +253,24 @@ def open_input(
 
 def _extra_columns(files: list[_FileColumns]) -> dict[str, tuple[str, ...] | bool]:
     """Per-source columns that can be carried: in every file, one scalar type, and not the
-    name of a catalog column (``period`` is renamed ``catalog_period``, never a collision).
+    name of a catalog column in any letter case (``period`` is renamed ``catalog_period``;
+    ``Period`` or ``N_OBS`` would make SQL engines, which ignore case, rename vsbatch's own
+    columns), nor of another carried column in another case.
     Sources with ``ra`` and ``dec`` also get their spatial index, computed when not given."""
-    from vsbatch.schema import table_schema
+    from vsbatch.schema import PARTITION_KEY, table_schema
 
-    reserved = set(table_schema("catalog").names)
+    reserved = {n.lower() for n in [*table_schema("catalog").names, PARTITION_KEY]}
     renamed = renamed_on_output()
     candidates = set.intersection(*(set(f.extra) for f in files))
+    folded = [renamed.get(n, n).lower() for n in candidates]
+    reserved |= {f for f in folded if folded.count(f) > 1}
     ignored = set().union(*(set(f.ignored) for f in files))
     ignored |= set().union(*(set(f.extra) for f in files)) - candidates
     carried = []
     for name in sorted(candidates):
         types = {_canonical_type(f.extra[name]) for f in files}
         scalar = all(not pa.types.is_nested(t) for t in types)
-        if len(types) == 1 and scalar and renamed.get(name, name) not in reserved:
+        if len(types) == 1 and scalar and renamed.get(name, name).lower() not in reserved:
             carried.append(name)
         else:
             ignored.add(name)
