@@ -78,3 +78,41 @@ def test_columns_differing_only_in_case_never_shadow_vsbatch_columns(
     assert all(r["part"].startswith("o") for r in rows)
     names = [c.lower() for c in open_catalog(out).to_table().column_names]
     assert len(names) == len(set(names))
+
+
+def _with(tmp_path: Path, **columns: object) -> Path:
+    table = pq.read_table(FIXTURES / "asas_i_12.parquet")
+    for name, values in columns.items():
+        table = pa.Table.from_arrays([*table.columns, values], names=[*table.column_names, name])
+    path = tmp_path / "in.parquet"
+    pq.write_table(table, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("columns", "args", "message"),
+    [
+        ({"mag": "mag"}, [], "column 'mag' appears more than once"),
+        ({}, ["--column", "time=nonexistent"], "--column time=nonexistent: the file has no column"),
+        ({"hjd": "time"}, ["--column", "time=hjd"], "--column time=hjd, but the file also has"),
+    ],
+)
+def test_bad_columns_are_input_errors_naming_the_file(
+    capsys, tmp_path: Path, columns: dict[str, str], args: list[str], message: str
+) -> None:
+    """Issue 20 item 10: these were tracebacks with exit 1."""
+    table = pq.read_table(FIXTURES / "asas_i_12.parquet")
+    src = _with(tmp_path, **{k: table.column(v) for k, v in columns.items()})
+    code, _, err = run_cli(capsys, "run", src, "-o", tmp_path / "cat", *STATS, *args)
+    assert code == 2 and f"{src}: {message}" in err and "internal error" not in err, err
+
+
+def test_an_unreachable_url_is_an_input_error(capsys, tmp_path: Path, monkeypatch) -> None:
+    """Issue 20 item 10: a closed local port stands for an unreachable object store (no
+    network needed; dummy keys so that no credential lookup is attempted)."""
+    for key, value in [("AWS_ACCESS_KEY_ID", "none"), ("AWS_SECRET_ACCESS_KEY", "none"),
+                       ("AWS_EC2_METADATA_DISABLED", "true")]:  # fmt: skip
+        monkeypatch.setenv(key, value)
+    url = "s3://bucket/lc.parquet?endpoint_override=127.0.0.1:9&scheme=http&region=us-east-1"
+    code, _, err = run_cli(capsys, "run", url, "-o", tmp_path / "cat", *STATS)
+    assert code == 2 and "cannot reach the input" in err and "internal error" not in err, err

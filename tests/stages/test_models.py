@@ -72,7 +72,12 @@ def _symlinked(folder: Path) -> str:
     return "outside the artifact folder"
 
 
-@pytest.mark.parametrize("spoil", [_pickle, _shard_name, _huge, _symlinked])
+def _unknown_kind(folder: Path) -> str:
+    _edit_card(folder, kind="bogus")  # issue 20 item 10: refused only after the work
+    return "cannot build the card's architecture"
+
+
+@pytest.mark.parametrize("spoil", [_pickle, _shard_name, _huge, _symlinked, _unknown_kind])
 def test_a_bad_model_stops_the_run_before_any_work(
     capsys, tmp_path: Path, spoil: Callable[[Path], str]
 ) -> None:

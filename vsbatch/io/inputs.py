@@ -189,12 +189,15 @@ def open_input(
     ``column_map`` maps canonical names to the input's (``{"time": "hjd"}``).
     Returns ``(spec, skipped)`` where ``skipped`` lists ``(file, reason)``.
     """
-    fs, paths = _locate(source)
-    catalog = None
-    if len(paths) == 1 and is_hats_catalog(fs, paths[0]):
-        catalog = read_hats_input(source, source if "://" in source else paths[0])
-        paths = list(catalog.paths)
-    files, odd = _list_files(fs, paths)
+    try:
+        fs, paths = _locate(source)
+        catalog = None
+        if len(paths) == 1 and is_hats_catalog(fs, paths[0]):
+            catalog = read_hats_input(source, source if "://" in source else paths[0])
+            paths = list(catalog.paths)
+        files, odd = _list_files(fs, paths)
+    except (OSError, ImportError) as exc:  # an unreachable host, a URL scheme not installed
+        raise InputError(f"{source}: cannot reach the input ({exc})") from exc
     skipped: list[tuple[str, str]] = []
     for path in odd:
         reason = f"{path}: in input {source}, not a regular file (a dangling link, a pipe?)"
@@ -286,11 +289,34 @@ def _extra_columns(files: list[_FileColumns]) -> dict[str, tuple[str, ...] | boo
     }
 
 
+def _check_names(
+    path: str, schema: pa.Schema, layout: str, nested_name: str, renames: dict[str, str]
+) -> None:
+    """InputError for a repeated column name, a ``--column`` naming no column of the file, or
+    a mapped column whose vsbatch name the file also holds (both would be read as one)."""
+    names = list(schema.names)
+    if layout == NESTED and pa.types.is_struct(lc := schema.field(nested_name).type):
+        names += [lc.field(i).name for i in range(lc.num_fields)]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InputError(f"{path}: column {repeated[0]!r} appears more than once")
+    for given, canon in renames.items():
+        if given in (canon, nested_name):
+            continue
+        if given not in names:
+            raise InputError(f"{path}: --column {canon}={given}: the file has no column "
+                             f"{given!r} (columns: {', '.join(names)})")  # fmt: skip
+        if canon in names:
+            raise InputError(f"{path}: --column {canon}={given}, but the file also has a "
+                             f"column {canon!r}; only one can be {canon}")  # fmt: skip
+
+
 def _check_schema(
     path: str, schema: pa.Schema, layout: str, nested_name: str, renames: dict[str, str]
 ) -> _FileColumns:
     """What one file holds, or InputError naming the file and its column."""
     original = {canon: name for name, canon in renames.items()}
+    _check_names(path, schema, layout, nested_name, renames)
     if layout == NESTED:
         lc_type = schema.field(nested_name).type
         if not pa.types.is_struct(lc_type):
