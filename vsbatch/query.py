@@ -14,7 +14,7 @@ import duckdb
 import pyarrow as pa
 
 from vsbatch.errors import UsageError
-from vsbatch.io.catalog import open_catalog, write_parquet_atomic
+from vsbatch.io.catalog import open_catalog, reading, write_parquet_atomic
 from vsbatch.schema import PARTITION_KEY
 
 FORMATS = ("table", "csv", "json", "parquet")
@@ -61,17 +61,18 @@ def query(catalog_path: str | os.PathLike, sql: str, *, safe: bool = True) -> pa
     Safe by default (see :func:`connect`): the SQL reads the catalog and nothing else. The
     catalog's owner (``vsbatch query``) passes ``safe=False`` for DuckDB's full reach.
     """
-    try:
-        con = connect(catalog_path, safe=safe)
-    except duckdb.Error as exc:  # e.g. a file the manifest lists is gone
-        raise UsageError(f"{catalog_path}: cannot open the catalog for SQL: {exc}") from exc
-    try:
-        result = con.sql(sql)  # None for a statement without a result (SET, CREATE ...)
-        return pa.table({}) if result is None else result.to_arrow_table()
-    except duckdb.Error as exc:
-        raise UsageError(f"query failed: {exc}") from exc
-    finally:
-        con.close()
+    with reading(catalog_path):  # a commit meanwhile keeps the files this query reads
+        try:
+            con = connect(catalog_path, safe=safe)
+        except duckdb.Error as exc:  # e.g. a file the manifest lists is gone
+            raise UsageError(f"{catalog_path}: cannot open the catalog for SQL: {exc}") from exc
+        try:
+            result = con.sql(sql)  # None for a statement without a result (SET, CREATE ...)
+            return pa.table({}) if result is None else result.to_arrow_table()
+        except duckdb.Error as exc:
+            raise UsageError(f"query failed: {exc}") from exc
+        finally:
+            con.close()
 
 
 def format_result(table: pa.Table, fmt: str, output: str | None = None) -> str | None:

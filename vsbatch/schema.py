@@ -23,6 +23,7 @@ PARTITION_KEY = "part"
 DATA_FILE_SUFFIX = ".parquet"
 FAILURES_GLOB = "_failures*" + DATA_FILE_SUFFIX
 LOCK_FILE = "_lock"
+READERS_FILE = "_readers"  # shared-locked by readers: a commit then keeps what it supersedes
 
 
 def failures_file(run_id: str) -> str:

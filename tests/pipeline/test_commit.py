@@ -1,6 +1,6 @@
 """The commit is one switch and the output has one writer (issue 20 items 6, 7 and 8): every
-file a manifest points to carries its run id, the previous commit's files stay until the next
-run, and a second run on the same output is refused naming the holder."""
+file a manifest points to carries its run id, the previous commit's files stay while a query
+reads them, and a second run on the same output is refused naming the holder."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from tests.conftest import FIXTURES
 from tests.helpers import run_cli
-from vsbatch.io.catalog import open_catalog
+from vsbatch.io.catalog import open_catalog, reading
 from vsbatch.query import connect
 from vsbatch.schema import MANIFEST_FILE
 
@@ -29,7 +29,7 @@ def _half_input(tmp_path: Path) -> Path:
     return path
 
 
-def test_the_manifest_is_the_one_switch_and_superseded_files_outlive_it(
+def test_the_manifest_is_the_one_switch_and_a_running_query_keeps_its_files(
     capsys, tmp_path: Path
 ) -> None:
     out = tmp_path / "cat"
@@ -37,28 +37,29 @@ def test_the_manifest_is_the_one_switch_and_superseded_files_outlive_it(
     first = open_catalog(out)
     first_manifest = (out / MANIFEST_FILE).read_text()
     first_failures = first.failures().to_pylist()
-    running = connect(out)  # a query that started on the first commit
-    code, _, err = run_cli(capsys, "run", _half_input(tmp_path), "-o", out, "--overwrite", *STATS)
-    assert code == 0, err
+    with reading(out):  # a query running on the first commit while the second commits
+        running = connect(out)
+        code, _, err = run_cli(capsys, "run", _half_input(tmp_path), "-o", out, "--overwrite",
+                               *STATS)  # fmt: skip
+        assert code == 0, err
+        assert running.sql("SELECT count(*) FROM catalog").fetchall()[0][0] == 12
+        running.close()
     second = open_catalog(out).manifest
     second_manifest = (out / MANIFEST_FILE).read_text()
     assert second.failures_file == f"_failures-{second.run_id}.parquet"
     assert all(second.run_id in f for f in [*second.files, second.failures_file])
-    # the running query finishes on the files it started with
-    assert running.sql("SELECT count(*) FROM catalog").fetchall()[0][0] == 12
-    running.close()
     # had the manifest write failed, the previous manifest still describes a whole catalog
     (out / MANIFEST_FILE).write_text(first_manifest)
     restored = open_catalog(out)
     assert restored.to_table().num_rows == 12
     assert restored.failures().to_pylist() == first_failures
     (out / MANIFEST_FILE).write_text(second_manifest)
-    # the next run removes the files superseded two commits ago, and keeps the last ones
+    # with no reader, the next run leaves only its own files: folder readers see one commit
     assert run_cli(capsys, "run", FIXTURES / "asas_i_12.parquet", "-o", out, "--overwrite",
                    *STATS)[0] == 0  # fmt: skip
-    superseded = [*first.manifest.files, first.manifest.failures_file]
-    assert not any((out / f).exists() for f in superseded)
-    assert all((out / f).exists() for f in [*second.files, second.failures_file])
+    third = open_catalog(out).manifest
+    data = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.parquet"))
+    assert data == sorted([*third.files, third.failures_file])
 
 
 def test_a_second_run_on_the_same_output_is_refused_naming_the_holder(

@@ -7,13 +7,15 @@ Layout (the contract SQL engines rely on)::
     CATALOG/_manifest.json                written last: the commit point
     CATALOG/_staging/<run_id>/            work in progress, never table data
     CATALOG/_lock                         held by the run writing the catalog (pid, host, start)
+    CATALOG/_readers                      shared-locked by vsbatch readers during a query
 
 The table is every Parquet file whose path has no component starting with ``_`` or ``.``.
 Partition files are written in the staging folder and moved into place only at commit, each by
 an atomic rename, so no reader ever sees a half-written file; ``open_catalog`` reads exactly the
 files the manifest lists. Every file a manifest points to carries its run id, so replacing
-the manifest is the one switch from the previous catalog to the new one; the files only the
-previous manifest lists stay until the next commit, so a query that started on it finishes.
+the manifest is the one switch from the previous catalog to the new one. The files only the
+previous manifest lists are then removed, unless a reader holds ``_readers`` (``reading``):
+then they stay until the next commit, so a query that started on them finishes.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from vsbatch.schema import (
     LOCK_FILE,
     MANIFEST_FILE,
     PARTITION_KEY,
+    READERS_FILE,
     STAGING_DIR,
     table_schema,
 )
@@ -189,6 +192,9 @@ def check_output_state(root: Path, resume: bool, overwrite: bool, update: bool) 
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise UsageError(f"{root}: the output exists and is not a folder")
+    if (root / STAGING_DIR).is_symlink():
+        raise UsageError(f"{root / STAGING_DIR}: a symbolic link; a run's scratch space is never "
+                         "followed elsewhere: remove the link")  # fmt: skip
     if not root.exists() or resume or overwrite or update:
         return
     if (root / MANIFEST_FILE).exists() or (root / STAGING_DIR).exists():
@@ -205,9 +211,10 @@ def commit(root: Path, staging: Path, manifest: Manifest, failures: pa.Table) ->
 
     Every file the new manifest points to is named with its run id, so nothing the previous
     manifest points to is replaced: a crash or a failed write at any point leaves the previous
-    catalog whole. Files of the previous commit stay until the next one (a query running on
-    them finishes); older ones and those of a commit that crashed are removed first. A HATS
-    catalog's metadata is written (each file renamed into place) just before the failures.
+    catalog whole. The previous commit's files go after the switch, or, while a reader holds
+    ``_readers``, at the next commit (which first removes every file neither manifest lists,
+    such as those of a commit that crashed). A HATS catalog's metadata is written (each file
+    renamed into place) just before the failures.
     """
     root = Path(root)
     previous = read_manifest(root)
@@ -232,7 +239,47 @@ def commit(root: Path, staging: Path, manifest: Manifest, failures: pa.Table) ->
     write_json_atomic(manifest.to_json(), root / MANIFEST_FILE)
     if manifest.layout != HATS or not manifest.files:
         remove_hats_metadata(root)  # it would describe the superseded files
+    old = {*previous.files, previous.failures_file} if previous is not None else set()
+    _remove_unless_read(root, old - {*manifest.files, manifest.failures_file})
     shutil.rmtree(root / STAGING_DIR, ignore_errors=True)
+
+
+def _remove_unless_read(root: Path, superseded: set[str]) -> None:
+    """Remove the superseded files now, unless a reader holds ``_readers`` (created here by
+    the first commit; the next commit removes them then): folder readers must not see two
+    commits' rows, running queries must not lose their files."""
+    fd = os.open(root / READERS_FILE, os.O_RDONLY | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return
+        for rel in superseded:
+            with contextlib.suppress(FileNotFoundError):
+                (root / rel).unlink()
+            if (root / rel).parent != root:
+                with contextlib.suppress(OSError):  # not empty: other files remain
+                    (root / rel).parent.rmdir()
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def reading(root: str | os.PathLike) -> Iterator[None]:
+    """Hold a shared lock on ``root/_readers`` while reading a catalog (take it before
+    reading the manifest): a commit meanwhile keeps the files it supersedes until the next
+    one. A catalog without the file (read-only, or older) has nothing to hold."""
+    try:
+        fd = os.open(Path(root) / READERS_FILE, os.O_RDONLY)
+    except OSError:
+        fd = None
+    try:
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 @contextlib.contextmanager
