@@ -141,6 +141,44 @@ def test_worker_sigkill_mid_run_gives_the_clean_catalog(
     assert_row_accounting(df, out)
 
 
+def test_sigkill_of_the_only_worker_gives_the_clean_catalog(tmp_path: Path) -> None:
+    """Issue 20 item 2: with one worker, its death lost the run's shared arguments (scattered
+    data, no copy elsewhere): ``FutureCancelledError ... already forgotten``, exit 1. They are
+    task results now, recomputed on the worker the nanny restarts."""
+    from distributed import Client, LocalCluster
+
+    df = pd.read_parquet(SAMPLE_CATALOG)
+    src = tmp_path / "in.parquet"
+    df.to_parquet(src, index=False)
+    out = tmp_path / "cat"
+    opts = ("--partition-epochs", "4000", "--stages", "stats,period", "--fmax", "1")
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
+                     silence_logs=logging.ERROR, env=SINGLE_THREAD) as local,
+        Client(local) as client,
+    ):  # fmt: skip
+        proc = subprocess.Popen(
+            vsbatch_cli("run", src, "-o", out, "--cluster", local.scheduler_address, *opts),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while not journal(out) and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert proc.poll() is None and journal(out), "the run ended before the kill"
+            (pid,) = client.run(os.getpid).values()
+            os.kill(pid, signal.SIGKILL)
+            _, stderr = proc.communicate(timeout=180)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0, stderr
+    config = RunConfig(partition_epochs=4000, stages=("stats", "period"), fmax=1.0)
+    clean = vsbatch.run(str(src), tmp_path / "clean", config, SERIAL)
+    pd.testing.assert_frame_equal(catalog_frame(out), catalog_frame(clean.catalog))
+    assert open_catalog(out).failures().num_rows == open_catalog(clean.catalog).failures().num_rows
+
+
 # --- b. the output filesystem fills up mid-run --------------------------------------------------
 
 

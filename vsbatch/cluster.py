@@ -150,6 +150,11 @@ class SerialRunner(Runner):
         return [fn(0, 1, f"tcp://127.0.0.1:{free_port()}", *args)]
 
 
+def _shared_value(value: Any) -> Any:
+    """A shared task argument, as a task result the scheduler can recompute."""
+    return value
+
+
 class DaskRunner(Runner):
     """Tasks on a distributed cluster; results are streamed back as they complete."""
 
@@ -171,10 +176,12 @@ class DaskRunner(Runner):
         from distributed import as_completed
 
         items = list(items)
-        # the shared arguments (a run's plan is ~100 kB at 4,000 partitions) go to the workers
+        # the shared arguments (a run's plan is ~100 kB at 4,000 partitions) go to the cluster
         # once; passed by value they would be serialised into every task, so the driver's
-        # memory would grow as partitions x plan size
-        shared = [self.client.scatter([a], broadcast=True, hash=False)[0] for a in args]
+        # memory would grow as partitions x plan size. Each is a task's result, not scattered
+        # data: when the only worker holding it dies, the scheduler recomputes it from the
+        # task instead of cancelling every task that needs it ("already forgotten").
+        shared = [self.client.submit(_shared_value, a, pure=False) for a in args]
         futures = {
             self.client.submit(fn, item, *shared, pure=False, resources=resources): item
             for item in items

@@ -22,7 +22,7 @@ from vsbatch.errors import StorageError
 from vsbatch.failures import FailureLog
 from vsbatch.io.catalog import Manifest, PartitionRecord, commit, write_parquet_atomic
 from vsbatch.io.staging import fingerprint, read_pieces
-from vsbatch.pipeline.plan import FAILED_DIR, OUT_DIR, RunPlan
+from vsbatch.pipeline.plan import CRASHED, FAILED_DIR, OUT_DIR, RunPlan
 from vsbatch.schema import failures_file
 
 _STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
@@ -81,7 +81,7 @@ def _fail_partition(name: str, staging: Path, message: str) -> PartitionRecord:
         len(pc.unique(table.column("source_id"))),
         len(failures),
         table.num_rows,
-        fingerprint(table),
+        CRASHED + fingerprint(table),  # never equal to a content fingerprint: recomputed
         None,
     )
 

@@ -39,6 +39,9 @@ JOURNAL_DIR = "journal"  # a record per finished partition
 OUT_DIR = "out"  # partition files, moved into the catalog at commit
 FAILED_DIR = "failures"  # failure records per partition
 FEATURES_DIR = "features"  # partitions waiting for their model task
+# fingerprint prefix of a partition whose task crashed (--keep-going): --update and --resume
+# recompute it (a lost worker is no property of its light curves)
+CRASHED = "crashed:"
 
 
 @dataclass(frozen=True)
