@@ -141,6 +141,36 @@ def test_worker_sigkill_mid_run_gives_the_clean_catalog(
     assert_row_accounting(df, out)
 
 
+def test_worker_killed_while_the_local_cluster_starts(tmp_path: Path) -> None:
+    """Issue 20 item 2: ``internal error: RuntimeError: Nanny failed to start``; the cluster
+    is now started again and the run gives the clean catalog."""
+    import psutil
+
+    out = tmp_path / "cat"
+    src = FIXTURES / "asas_i_12.parquet"
+    proc = subprocess.Popen(
+        vsbatch_cli("run", src, "-o", out, "--workers", "1", "--stages", "stats"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline, killed = time.monotonic() + 60, False
+        while not killed and proc.poll() is None and time.monotonic() < deadline:
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                if "spawn_main" in " ".join(child.cmdline()):
+                    child.send_signal(signal.SIGKILL)  # the worker process the nanny spawned
+                    killed = True
+            time.sleep(0.005)
+        _, stderr = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    if "local cluster failed to start" not in stderr:
+        pytest.skip("the worker was killed after the cluster had started (timing)")
+    clean = vsbatch.run(str(src), tmp_path / "clean", RunConfig(stages=("stats",)), SERIAL)
+    pd.testing.assert_frame_equal(catalog_frame(out), catalog_frame(clean.catalog))
+
+
 def test_sigkill_of_the_only_worker_gives_the_clean_catalog(tmp_path: Path) -> None:
     """Issue 20 item 2: with one worker, its death lost the run's shared arguments (scattered
     data, no copy elsewhere): ``FutureCancelledError ... already forgotten``, exit 1. They are

@@ -458,6 +458,17 @@ def _kubernetes_runner(spec: ClusterSpec) -> Iterator[Runner]:
             yield DaskRunner(client)
 
 
+def _started(start: Callable[[], Any], attempts: int = 3) -> Any:
+    """``start()``, again when it fails: a worker killed while the local cluster starts
+    ("Nanny failed to start") must not end a run that has not begun."""
+    for _ in range(attempts - 1):
+        try:
+            return start()
+        except (RuntimeError, OSError, TimeoutError) as exc:
+            log.warning("local cluster failed to start (%s); starting it again", exc)
+    return start()
+
+
 @contextlib.contextmanager
 def _local_runner(spec: ClusterSpec, sec: Any) -> Iterator[Runner]:
     """An embedded LocalCluster, or a LocalCUDACluster with one worker per GPU."""
@@ -473,14 +484,16 @@ def _local_runner(spec: ClusterSpec, sec: Any) -> Iterator[Runner]:
         )
     else:
         workers = spec.workers or max(1, (os.cpu_count() or 1) // spec.threads_per_worker)
-        cluster_cm = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=spec.threads_per_worker,
-            processes=True,
-            memory_limit=spec.memory_limit or "auto",
-            dashboard_address=":0",
-            silence_logs=logging.ERROR,
-            **({"security": sec, "protocol": "tls://"} if sec else {}),
+        cluster_cm = _started(
+            lambda: LocalCluster(
+                n_workers=workers,
+                threads_per_worker=spec.threads_per_worker,
+                processes=True,
+                memory_limit=spec.memory_limit or "auto",
+                dashboard_address=":0",
+                silence_logs=logging.ERROR,
+                **({"security": sec, "protocol": "tls://"} if sec else {}),
+            )
         )
     with (
         dask.config.set({"logging.distributed": "error"}),
