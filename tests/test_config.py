@@ -30,6 +30,7 @@ INPUT = FIXTURES / "asas_i_12.parquet"
         (["--max-frequencies", "0"], "max_frequencies must be at least 1"),
         (["--dmdt-max-pairs", "0"], "dmdt_max_pairs must be at least 1"),
         (["--pdm-bins", "-3"], "pdm_bins must be at least 2"),
+        (["--pdm-bins", "0"], "pdm_bins must be at least 2"),
         (["--clip-mag", "-1"], "clip_mag must be positive"),
         (["--clip-mag", "nan"], "clip_mag must be a finite number"),
         (["--column", "bogus=x"], "--column bogus=...: not a column vsbatch reads"),
