@@ -141,6 +141,74 @@ def test_worker_sigkill_mid_run_gives_the_clean_catalog(
     assert_row_accounting(df, out)
 
 
+def test_worker_killed_while_the_local_cluster_starts(tmp_path: Path) -> None:
+    """Issue 20 item 2: ``internal error: RuntimeError: Nanny failed to start``; the cluster
+    is now started again and the run gives the clean catalog."""
+    import psutil
+
+    out = tmp_path / "cat"
+    src = FIXTURES / "asas_i_12.parquet"
+    proc = subprocess.Popen(
+        vsbatch_cli("run", src, "-o", out, "--workers", "1", "--stages", "stats"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline, killed = time.monotonic() + 60, False
+        while not killed and proc.poll() is None and time.monotonic() < deadline:
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                if "spawn_main" in " ".join(child.cmdline()):
+                    child.send_signal(signal.SIGKILL)  # the worker process the nanny spawned
+                    killed = True
+            time.sleep(0.005)
+        _, stderr = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    if "local cluster failed to start" not in stderr:
+        pytest.skip("the worker was killed after the cluster had started (timing)")
+    clean = vsbatch.run(str(src), tmp_path / "clean", RunConfig(stages=("stats",)), SERIAL)
+    pd.testing.assert_frame_equal(catalog_frame(out), catalog_frame(clean.catalog))
+
+
+def test_sigkill_of_the_only_worker_gives_the_clean_catalog(tmp_path: Path) -> None:
+    """Issue 20 item 2: with one worker, its death lost the run's shared arguments (scattered
+    data, no copy elsewhere): ``FutureCancelledError ... already forgotten``, exit 1. They are
+    task results now, recomputed on the worker the nanny restarts."""
+    from distributed import Client, LocalCluster
+
+    df = pd.read_parquet(SAMPLE_CATALOG)
+    src = tmp_path / "in.parquet"
+    df.to_parquet(src, index=False)
+    out = tmp_path / "cat"
+    opts = ("--partition-epochs", "4000", "--stages", "stats,period", "--fmax", "1")
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
+                     silence_logs=logging.ERROR, env=SINGLE_THREAD) as local,
+        Client(local) as client,
+    ):  # fmt: skip
+        proc = subprocess.Popen(
+            vsbatch_cli("run", src, "-o", out, "--cluster", local.scheduler_address, *opts),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while not journal(out) and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert proc.poll() is None and journal(out), "the run ended before the kill"
+            (pid,) = client.run(os.getpid).values()
+            os.kill(pid, signal.SIGKILL)
+            _, stderr = proc.communicate(timeout=180)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0, stderr
+    config = RunConfig(partition_epochs=4000, stages=("stats", "period"), fmax=1.0)
+    clean = vsbatch.run(str(src), tmp_path / "clean", config, SERIAL)
+    pd.testing.assert_frame_equal(catalog_frame(out), catalog_frame(clean.catalog))
+    assert open_catalog(out).failures().num_rows == open_catalog(clean.catalog).failures().num_rows
+
+
 # --- b. the output filesystem fills up mid-run --------------------------------------------------
 
 
@@ -228,7 +296,8 @@ def test_full_disk_at_commit_keeps_the_previous_catalog(tmp_path: Path) -> None:
     new_src = tmp_path / "new.parquet"
     table = _commit_overflow_input(new_src)
     reference = vsbatch.run(str(new_src), tmp_path / "ref", RunConfig(stages=("stats",)), SERIAL)
-    ref_failures = (reference.catalog / "_failures.parquet").stat().st_size
+    ref_manifest = open_catalog(reference.catalog).manifest
+    ref_failures = (reference.catalog / ref_manifest.failures_file).stat().st_size
     old = vsbatch.run(str(old_src), tmp_path / "old", RunConfig(stages=("stats",)), SERIAL)
     old_bytes = sum(f.stat().st_size for f in old.catalog.rglob("*") if f.is_file())
     # staging before commit: shuffle piece + partition file + failures piece (+ small JSON);

@@ -168,7 +168,7 @@ def test_run_options_build_the_config_dataclasses() -> None:
 def test_unexpected_error_is_internal_with_the_traceback_under_debug(
     capsys, monkeypatch, tmp_path: Path
 ) -> None:
-    def broken(*_: object) -> None:
+    def broken(*_: object, **__: object) -> None:
         raise RuntimeError("boom")
 
     # the module, not the function of the same name the vsbatch package exports

@@ -12,6 +12,7 @@ from tests.conftest import FIXTURES
 from tests.helpers import run_cli
 from vsbatch.errors import UsageError
 from vsbatch.jobs import load_job
+from vsbatch.models.artifacts import CARD_FILE, ArtifactError, resolve_artifact
 
 
 def job(tmp_path: Path, text: str) -> Path:
@@ -97,3 +98,54 @@ def test_refused_before_anything_is_written(tmp_path: Path, area: Path, capsys) 
     code, _, err = run_cli(capsys, "run", "--job", path)
     assert code == 2 and "outside the declared roots" in err
     assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+@pytest.fixture
+def secret(tmp_path: Path) -> Path:
+    """A file outside the data area that a hostile job file tries to reach."""
+    (tmp_path / "outside").mkdir()
+    target = tmp_path / "outside" / "secret.parquet"
+    target.write_bytes((FIXTURES / "asas_i_12.parquet").read_bytes())
+    return target
+
+
+@pytest.mark.parametrize(
+    ("roots", "key", "value"),
+    [
+        ("{area}", "input", "{area}/*/../../outside/secret.parquet"),  # glob, then ..
+        ("{area}", "output", "{area}/*/../../outside/cat"),
+        ("file://{area}", "input", "file://{area}/in/../../outside/secret.parquet"),
+        ("{area}", "input", "file://{area}/../outside/secret.parquet"),
+        ("s3://bucket/survey", "input", "s3://bucket/survey/../private/lc.parquet"),
+        ("{area}", "input", "{area}/in"),  # a folder holding a link to a file outside
+    ],
+)
+def test_every_reached_path_is_checked(
+    tmp_path: Path, area: Path, secret: Path, roots: str, key: str, value: str
+) -> None:
+    """Issue 20 item 1: the check is on every resolved path, not the text before a ``*``."""
+    os.symlink(secret, area / "in" / "link.parquet")
+    values = {"input": f"{area}/in/lc.parquet", "output": f"{area}/out", key: value}
+    values = {k: v.format(area=area) for k, v in values.items()}
+    path = job(tmp_path, f"roots: [{roots.format(area=area)}]\ninput: {values['input']}\n"
+                         f"output: {values['output']}\n")  # fmt: skip
+    with pytest.raises(UsageError, match=rf"{key}: .* outside the declared roots"):
+        load_job(path)
+
+
+def test_file_urls_inside_the_roots_are_accepted(tmp_path: Path, area: Path) -> None:
+    j = load_job(job(tmp_path, f"roots: [file://{area}]\ninput: file://{area}/in/lc.parquet\n"
+                               f"output: {area}/out\n"))  # fmt: skip
+    assert j.input == f"file://{area}/in/lc.parquet"
+
+
+def test_a_bare_model_name_never_loads_from_the_working_directory(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Issue 20 item 1: ``models: [evilmodel]`` must not pick up ``./evilmodel``."""
+    (tmp_path / "evilmodel").mkdir()
+    (tmp_path / "evilmodel" / CARD_FILE).write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ArtifactError, match="no model artifact 'evilmodel'"):
+        resolve_artifact("evilmodel")
+    assert resolve_artifact("./evilmodel") == Path("evilmodel")

@@ -52,7 +52,7 @@ from vsbatch.report import (
     report,
     write_evaluation,
 )
-from vsbatch.schema import FAILURES_FILE, MANIFEST_FILE, table_schema
+from vsbatch.schema import MANIFEST_FILE, failures_file, table_schema
 from vsbatch.stages import catalog_schema
 
 SERIAL = ClusterSpec(cluster="none")
@@ -327,7 +327,7 @@ def write_synthetic_catalog(root: Path, n_rows: int, order: int, seed: int = 0) 
             )
         )
     fail_table = pa.Table.from_pylist(failures, schema=table_schema("failures").arrow())
-    write_parquet_atomic(fail_table, root / FAILURES_FILE)
+    write_parquet_atomic(fail_table, root / failures_file("synthetic"))
     manifest = Manifest(
         run_id="synthetic",
         vsbatch_version=vsbatch.__version__,
@@ -337,7 +337,7 @@ def write_synthetic_catalog(root: Path, n_rows: int, order: int, seed: int = 0) 
         config_hash=_content_hash(config),
         partition_tree=names,
         partitions=records,
-        failures_file=FAILURES_FILE,
+        failures_file=failures_file("synthetic"),
         failures_rows=len(failures),
         carried_columns=[],
         source_id_type="string",

@@ -153,7 +153,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 def _cmd_query(args: argparse.Namespace) -> int:
     from vsbatch.query import format_result, query
 
-    text = format_result(query(args.catalog, args.sql), args.format, args.output)
+    # the catalog's owner at a shell: DuckDB's full reach (the Python API defaults to safe)
+    text = format_result(query(args.catalog, args.sql, safe=False), args.format, args.output)
     if text is not None:
         print(text, end="" if text.endswith("\n") else "\n")
     return 0

@@ -150,6 +150,11 @@ class SerialRunner(Runner):
         return [fn(0, 1, f"tcp://127.0.0.1:{free_port()}", *args)]
 
 
+def _shared_value(value: Any) -> Any:
+    """A shared task argument, as a task result the scheduler can recompute."""
+    return value
+
+
 class DaskRunner(Runner):
     """Tasks on a distributed cluster; results are streamed back as they complete."""
 
@@ -171,10 +176,12 @@ class DaskRunner(Runner):
         from distributed import as_completed
 
         items = list(items)
-        # the shared arguments (a run's plan is ~100 kB at 4,000 partitions) go to the workers
+        # the shared arguments (a run's plan is ~100 kB at 4,000 partitions) go to the cluster
         # once; passed by value they would be serialised into every task, so the driver's
-        # memory would grow as partitions x plan size
-        shared = [self.client.scatter([a], broadcast=True, hash=False)[0] for a in args]
+        # memory would grow as partitions x plan size. Each is a task's result, not scattered
+        # data: when the only worker holding it dies, the scheduler recomputes it from the
+        # task instead of cancelling every task that needs it ("already forgotten").
+        shared = [self.client.submit(_shared_value, a, pure=False) for a in args]
         futures = {
             self.client.submit(fn, item, *shared, pure=False, resources=resources): item
             for item in items
@@ -451,6 +458,17 @@ def _kubernetes_runner(spec: ClusterSpec) -> Iterator[Runner]:
             yield DaskRunner(client)
 
 
+def _started(start: Callable[[], Any], attempts: int = 3) -> Any:
+    """``start()``, again when it fails: a worker killed while the local cluster starts
+    ("Nanny failed to start") must not end a run that has not begun."""
+    for _ in range(attempts - 1):
+        try:
+            return start()
+        except (RuntimeError, OSError, TimeoutError) as exc:
+            log.warning("local cluster failed to start (%s); starting it again", exc)
+    return start()
+
+
 @contextlib.contextmanager
 def _local_runner(spec: ClusterSpec, sec: Any) -> Iterator[Runner]:
     """An embedded LocalCluster, or a LocalCUDACluster with one worker per GPU."""
@@ -466,14 +484,16 @@ def _local_runner(spec: ClusterSpec, sec: Any) -> Iterator[Runner]:
         )
     else:
         workers = spec.workers or max(1, (os.cpu_count() or 1) // spec.threads_per_worker)
-        cluster_cm = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=spec.threads_per_worker,
-            processes=True,
-            memory_limit=spec.memory_limit or "auto",
-            dashboard_address=":0",
-            silence_logs=logging.ERROR,
-            **({"security": sec, "protocol": "tls://"} if sec else {}),
+        cluster_cm = _started(
+            lambda: LocalCluster(
+                n_workers=workers,
+                threads_per_worker=spec.threads_per_worker,
+                processes=True,
+                memory_limit=spec.memory_limit or "auto",
+                dashboard_address=":0",
+                silence_logs=logging.ERROR,
+                **({"security": sec, "protocol": "tls://"} if sec else {}),
+            )
         )
     with (
         dask.config.set({"logging.distributed": "error"}),

@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 from vsbatch._version import __version__
 from vsbatch.errors import UsageError
-from vsbatch.schema import output_schema_digest
+from vsbatch.schema import (
+    input_columns,
+    nested_column_name,
+    output_schema_digest,
+    position_columns,
+    renamed_on_output,
+)
 
 ALL_STAGES = ("stats", "period", "multiband", "pdm", "fourier", "freqanalysis", "dmdt")
 # PDM is opt-in: on the default grid it costs about 3x all other stages together (README).
@@ -37,7 +44,8 @@ class Option:
     ``parse`` turns what the command line gave (a text, or the list of texts of a
     ``repeatable`` flag) into the field's value; without it the field's own type reads the text.
     ``default_text`` describes a default that is only known at run time (such as 1/baseline).
-    ``minimum``: smaller values are refused (``check_minimums``) before any work.
+    ``minimum``: smaller values are refused (``check_minimums``) before any work, as are NaN
+    and infinite numbers in any field.
     """
 
     help: str
@@ -47,7 +55,7 @@ class Option:
     repeatable: bool = False
     parse: Callable[[Any], Any] | None = None
     default_text: str | None = None
-    minimum: int | None = None
+    minimum: float | None = None
 
     def flag_name(self, field_name: str) -> str:
         return self.flag or "--" + field_name.replace("_", "-")
@@ -69,11 +77,23 @@ def command_line_options(cls: type) -> list[tuple[str, Option, Any]]:
 
 
 def check_minimums(settings: Any) -> None:
-    """UsageError naming the first field of a config dataclass below its declared minimum."""
+    """UsageError naming the first field of a config dataclass below its declared minimum or
+    not a finite number (``--fmax nan`` would otherwise fail every light curve, exit 0)."""
     for name, option, _ in command_line_options(type(settings)):
         value = getattr(settings, name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"{name} must be a finite number, got {value}")
         if option.minimum is not None and value is not None and value < option.minimum:
             raise UsageError(f"{name} must be at least {option.minimum}")
+
+
+def mappable_columns() -> tuple[str, ...]:
+    """The vsbatch names ``--column NAME=COLUMN`` can map: input, nested, position and renamed
+    per-source columns."""
+    pos = position_columns()
+    names = [c.name for c in input_columns()] + [nested_column_name()]
+    return tuple(dict.fromkeys(names + [pos.ra, pos.dec, pos.spatial_index,
+                                        *renamed_on_output()]))  # fmt: skip
 
 
 def parse_stages(text: str) -> tuple[str, ...]:
@@ -156,7 +176,7 @@ class RunConfig:
     )
     fmax: float = field(default=25.0, metadata=cli(help="highest frequency, c/d"))
     samples_per_peak: float = field(
-        default=5.0, metadata=cli(help="frequency grid samples per periodogram peak")
+        default=5.0, metadata=cli(minimum=1, help="frequency grid samples per periodogram peak")
     )
     top_k: int = field(default=3, metadata=cli(help="periodogram peaks kept"))
     # bounds the work an absurd time can ask
@@ -245,8 +265,18 @@ class RunConfig:
             raise UsageError(f"unknown stages {sorted(unknown)}; choose from {ALL_STAGES}")
         if self.fold_period not in FOLD_PERIOD_MODES:
             raise UsageError(f"fold_period must be one of {FOLD_PERIOD_MODES}")
-        if self.fmax <= 0 or self.samples_per_peak <= 0 or self.top_k < 1:
-            raise UsageError("fmax and samples_per_peak must be positive, top_k at least 1")
+        if not self.fmax > 0 or self.top_k < 1:
+            raise UsageError("fmax must be positive, top_k at least 1")
+        if self.fmin is not None and not 0 < self.fmin < self.fmax:
+            raise UsageError(
+                f"fmin must be positive and below fmax={self.fmax:g}, got {self.fmin:g}"
+            )
+        unknown_columns = sorted(set(self.column_map) - set(mappable_columns()))
+        if unknown_columns:
+            raise UsageError(
+                f"--column {unknown_columns[0]}=...: not a column vsbatch reads; map one of "
+                f"{', '.join(mappable_columns())}"
+            )
         detrend_degree(self.detrend)
         if not self.clip_mag > 0:
             raise UsageError("clip_mag must be positive")

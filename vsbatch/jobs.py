@@ -32,9 +32,11 @@ repository, and must not make vsbatch read or write anywhere else (``output:
 from __future__ import annotations
 
 import dataclasses
+import glob
 import os
 import types
 import typing
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,7 +151,7 @@ def load_job(path: str | Path) -> Job:
         roots=roots,
     )
     for key, named in _named_paths(job):
-        check_inside_roots(named, roots, f"{path}: {key}")
+        check_inside_roots(named, roots, f"{path}: {key}", key)
     return job
 
 
@@ -170,21 +172,52 @@ def _named_paths(job: Job) -> list[tuple[str, str]]:
     return named
 
 
-def check_inside_roots(path: str, roots: tuple[str, ...], where: str) -> None:
-    """UsageError unless ``path`` (glob patterns allowed) resolves inside one of ``roots``."""
+def _local_path(text: str) -> str | None:
+    """The local path of a plain path or ``file://`` URL (percent-decoded); None for a URL."""
+    if text.startswith("file://"):
+        return urllib.parse.unquote(urllib.parse.urlsplit(text).path) or "/"
+    return None if _is_url(text) else text
+
+
+def _paths_to_check(path: str, key: str) -> list[str]:
+    """Every local path ``path`` can reach: itself and its fixed part (read literally), each
+    glob match, and for the input every file under a matched folder (symlinks included)."""
+    literal = path.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0]
+    reached = [path, literal or "."]
+    if any(ch in path for ch in "*?["):
+        reached += glob.glob(path, recursive=True)
+    if key == "input":
+        for match in [m for m in reached if os.path.isdir(m)]:
+            for folder, dirs, names in os.walk(match):
+                reached += [os.path.join(folder, n) for n in dirs + names]
+    return reached
+
+
+def _check_url(path: str, roots: tuple[str, ...], where: str) -> None:
+    url_roots = [r.rstrip("/") + "/" for r in roots if _is_url(r) and _local_path(r) is None]
+    traverses = ".." in urllib.parse.urlsplit(path).path.split("/")
+    if traverses or not any(path.startswith(r) for r in url_roots):
+        raise UsageError(f"{where}: {path} is outside the declared roots {list(roots)}")
+
+
+def check_inside_roots(path: str, roots: tuple[str, ...], where: str, key: str = "") -> None:
+    """UsageError unless every path ``path`` reaches (glob patterns allowed, ``file://`` URLs
+    read as local paths) resolves inside one of ``roots``.
+
+    Why every match and not the text before the first ``*``: ``ROOT/*/../../x`` starts inside
+    the root and ends outside it; only the resolved real paths tell where a run reads or writes.
+    """
     if not roots:
         raise UsageError(f"{where}: no roots are declared, so no path is allowed")
-    if _is_url(path):
-        if any(_is_url(r) and path.startswith(r.rstrip("/") + "/") for r in roots):
-            return
-        raise UsageError(f"{where}: {path} is outside the declared roots {list(roots)}")
-    literal = path.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0]
-    real = os.path.realpath(literal or ".")
-    for root in (r for r in roots if not _is_url(r)):
-        top = os.path.realpath(root)
-        if os.path.commonpath([real, top]) == top:
-            return
-    raise UsageError(
-        f"{where}: {path} resolves to {real}, outside the declared roots {list(roots)} "
-        "(declare the folder in the job file's 'roots')"
-    )
+    local = _local_path(path)
+    if local is None:
+        _check_url(path, roots, where)
+        return
+    tops = [os.path.realpath(r) for r in (_local_path(r) for r in roots) if r is not None]
+    for reached in _paths_to_check(local, key):
+        real = os.path.realpath(reached)
+        if not any(os.path.commonpath([real, top]) == top for top in tops):
+            raise UsageError(
+                f"{where}: {path} reaches {real}, outside the declared roots {list(roots)} "
+                "(declare the folder in the job file's 'roots')"
+            )

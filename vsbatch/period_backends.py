@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vsbatch.errors import UsageError
 from vsbatch.kernels.arrays import LightCurves
 from vsbatch.kernels.fap import baluev_fap, time_variance
 from vsbatch.kernels.periodogram import (
@@ -110,19 +111,23 @@ def available_backends() -> list[str]:
 def resolve_backend(
     name: str, n_obs: np.ndarray, *, nterms: int = 1, multiband: bool = False
 ) -> np.ndarray:
-    """The backend name used for each light curve (or source) with ``n_obs`` epochs."""
+    """The backend name used for each light curve (or source) with ``n_obs`` epochs.
+
+    UsageError for a name that is not a backend or not installed: a run calls this with no
+    light curves before any work, so a typo is exit 2, not a failure record per light curve.
+    """
     n_obs = np.asarray(n_obs)
     if name == "auto":
         nifty = not multiband and BACKENDS["nifty-ls"].is_available()
         threshold = AUTO_NIFTY_MIN_EPOCHS if nterms == 1 else AUTO_NIFTY_MIN_EPOCHS_MULTIHARMONIC
         return np.where(nifty & (n_obs >= threshold), "nifty-ls", "numba")
     if name not in BACKENDS:
-        raise ValueError(
+        raise UsageError(
             f"unknown period backend {name!r}; choose from auto, {', '.join(BACKENDS)}"
         )
     backend = BACKENDS[name]
     if not backend.is_available():
-        raise ImportError(f"period backend {name!r} is not installed")
+        raise UsageError(f"period backend {name!r} is not installed")
     if multiband and not backend.multiband:
         raise ValueError(f"period backend {name!r} cannot search multiband sources")
     return np.full(len(n_obs), name)

@@ -18,10 +18,19 @@ import pyarrow as pa
 
 # Catalog layout (see README "Catalog layout"): anything starting with "_" or "." is not table data.
 MANIFEST_FILE = "_manifest.json"
-FAILURES_FILE = "_failures.parquet"
 STAGING_DIR = "_staging"
 PARTITION_KEY = "part"
 DATA_FILE_SUFFIX = ".parquet"
+FAILURES_GLOB = "_failures*" + DATA_FILE_SUFFIX
+LOCK_FILE = "_lock"
+READERS_FILE = "_readers"  # shared-locked by readers: a commit then keeps what it supersedes
+
+
+def failures_file(run_id: str) -> str:
+    """A run's failures table, named with its run id: a commit never replaces the file the
+    current manifest points to, so the manifest stays the one atomic switch."""
+    return f"_failures-{run_id}{DATA_FILE_SUFFIX}"
+
 
 _STRING = pa.string()
 _ARROW_TYPES = {

@@ -90,7 +90,8 @@ def test_catalogue_parameters_run_commits_a_queryable_catalog(
     cat = open_catalog(out)
     assert result.partitions == len(cat.manifest.files) >= 4
     # exactly what the manifest lists, plus failures and manifest: nothing staged or temporary
-    assert _files(out) == sorted([*cat.manifest.files, "_failures.parquet", "_manifest.json"])
+    assert _files(out) == sorted([*cat.manifest.files, cat.manifest.failures_file,
+                                  "_manifest.json", "_readers"])  # fmt: skip
     assert cat.manifest.models[0]["name"] == NAME and cat.manifest.stats["input_rows"] == 63
 
     rows = _query(capsys, out, f"SELECT source_id, part, {PREFIX}_class AS cls FROM catalog")
@@ -119,7 +120,8 @@ def test_catalogue_parameters_run_commits_a_queryable_catalog(
     ).fetchall()[0]
     assert n == 58 and lo == pytest.approx(1.0, abs=1e-5) and hi == pytest.approx(1.0, abs=1e-5)
     assert parts == result.partitions
-    assert duckdb.sql(f"SELECT count(*) FROM '{out}/_failures.parquet'").fetchall()[0][0] == 5
+    fails = out / cat.manifest.failures_file
+    assert duckdb.sql(f"SELECT count(*) FROM '{fails}'").fetchall()[0][0] == 5
     # the input's values are carried unchanged
     periods = _query(capsys, out, "SELECT source_id, period, label FROM catalog ORDER BY 1")
     expected = ogle3_rows.sort_values("source_id").reset_index(drop=True)
@@ -142,7 +144,8 @@ def test_catalogue_parameters_run_commits_a_queryable_catalog(
     assert code == 0 and "63 rows, 58 classified" in stdout and "rows/s" in stdout, err
     again = open_catalog(out)
     assert again.manifest.run_id != cat.manifest.run_id and len(again.manifest.files) == 1
-    assert _files(out) == sorted([*again.manifest.files, "_failures.parquet", "_manifest.json"])
+    assert _files(out) == sorted([*again.manifest.files, again.manifest.failures_file,
+                                  "_manifest.json", "_readers"])  # fmt: skip
     redone = _query(capsys, out, f"SELECT source_id, {PREFIX}_class AS cls FROM catalog")
     assert redone.set_index("source_id").cls.equals(by_id.cls.loc[redone.source_id])
 

@@ -3,26 +3,34 @@
 Layout (the contract SQL engines rely on)::
 
     CATALOG/part=o3p5/part-o3p5-<run>.parquet   one row per (source_id, band)
-    CATALOG/_failures.parquet             every light curve not processed, with stage and reason
+    CATALOG/_failures-<run>.parquet       every light curve not processed, with stage and reason
     CATALOG/_manifest.json                written last: the commit point
     CATALOG/_staging/<run_id>/            work in progress, never table data
+    CATALOG/_lock                         held by the run writing the catalog (pid, host, start)
+    CATALOG/_readers                      shared-locked by vsbatch readers during a query
 
 The table is every Parquet file whose path has no component starting with ``_`` or ``.``.
 Partition files are written in the staging folder and moved into place only at commit, each by
 an atomic rename, so no reader ever sees a half-written file; ``open_catalog`` reads exactly the
-files the manifest lists.
+files the manifest lists. Every file a manifest points to carries its run id, so replacing
+the manifest is the one switch from the previous catalog to the new one. The files only the
+previous manifest lists are then removed, unless a reader holds ``_readers`` (``reading``):
+then they stay until the next commit, so a query that started on them finishes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -40,9 +48,11 @@ from vsbatch.io.hats import (
 )
 from vsbatch.schema import (
     DATA_FILE_SUFFIX,
-    FAILURES_FILE,
+    FAILURES_GLOB,
+    LOCK_FILE,
     MANIFEST_FILE,
     PARTITION_KEY,
+    READERS_FILE,
     STAGING_DIR,
     table_schema,
 )
@@ -180,6 +190,11 @@ def check_output_state(root: Path, resume: bool, overwrite: bool, update: bool) 
     if sum([resume, overwrite, update]) > 1:
         raise UsageError("choose at most one of --resume, --overwrite, --update")
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"{root}: the output exists and is not a folder")
+    if (root / STAGING_DIR).is_symlink():
+        raise UsageError(f"{root / STAGING_DIR}: a symbolic link; a run's scratch space is never "
+                         "followed elsewhere: remove the link")  # fmt: skip
     if not root.exists() or resume or overwrite or update:
         return
     if (root / MANIFEST_FILE).exists() or (root / STAGING_DIR).exists():
@@ -187,24 +202,32 @@ def check_output_state(root: Path, resume: bool, overwrite: bool, update: bool) 
             f"{root} already holds a catalog (or an interrupted run); use --resume to continue, "
             "--overwrite to replace it, or --update to recompute what changed"
         )
-    if any(root.iterdir()):
+    if any(p.name != LOCK_FILE for p in root.iterdir()):
         raise UsageError(f"{root} exists and is not an empty folder or a vsbatch catalog")
 
 
 def commit(root: Path, staging: Path, manifest: Manifest, failures: pa.Table) -> None:
-    """Move staged partition files into place, write failures, then the manifest; clean up.
+    """Move staged partition files into place, write the failures table, then the manifest.
 
-    Files of a previous manifest that the new one does not list are removed only after the new
-    manifest is written, so a crash at any point leaves the previous commit readable. A HATS
-    catalog's metadata is written (each file renamed into place) just before the failures.
+    Every file the new manifest points to is named with its run id, so nothing the previous
+    manifest points to is replaced: a crash or a failed write at any point leaves the previous
+    catalog whole. The previous commit's files go after the switch, or, while a reader holds
+    ``_readers``, at the next commit (which first removes every file neither manifest lists,
+    such as those of a commit that crashed). A HATS catalog's metadata is written (each file
+    renamed into place) just before the failures.
     """
     root = Path(root)
     previous = read_manifest(root)
-    keep = set(manifest.files) | set(previous.files if previous else [])
-    for pattern in (f"{PARTITION_KEY}=*/part-*{DATA_FILE_SUFFIX}", HATS_DATA_GLOB):
+    keep = {*manifest.files, manifest.failures_file}
+    if previous is not None:
+        keep |= {*previous.files, previous.failures_file}
+    for pattern in (f"{PARTITION_KEY}=*/part-*{DATA_FILE_SUFFIX}", HATS_DATA_GLOB, FAILURES_GLOB):
         for stale in root.glob(pattern):
             if stale.relative_to(root).as_posix() not in keep:
-                stale.unlink()  # left by a commit that crashed before its manifest
+                stale.unlink()
+                if stale.parent != root:
+                    with contextlib.suppress(OSError):  # not empty: other files remain
+                        stale.parent.rmdir()
     for rel in manifest.files:
         src, dst = inside(staging, rel, "journal"), inside(root, rel, "journal")
         if src.exists():  # else already moved by a commit that crashed part-way
@@ -212,17 +235,76 @@ def commit(root: Path, staging: Path, manifest: Manifest, failures: pa.Table) ->
             os.replace(src, dst)
     if manifest.layout == HATS and manifest.files:
         write_hats_metadata(root, manifest.files, staging.parent / HATS)
-    write_parquet_atomic(failures, root / FAILURES_FILE)
+    write_parquet_atomic(failures, inside(root, manifest.failures_file, "manifest"))
     write_json_atomic(manifest.to_json(), root / MANIFEST_FILE)
     if manifest.layout != HATS or not manifest.files:
         remove_hats_metadata(root)  # it would describe the superseded files
-    if previous is not None:
-        for rel in set(previous.files) - set(manifest.files):
+    old = {*previous.files, previous.failures_file} if previous is not None else set()
+    _remove_unless_read(root, old - {*manifest.files, manifest.failures_file})
+    shutil.rmtree(root / STAGING_DIR, ignore_errors=True)
+
+
+def _remove_unless_read(root: Path, superseded: set[str]) -> None:
+    """Remove the superseded files now, unless a reader holds ``_readers`` (created here by
+    the first commit; the next commit removes them then): folder readers must not see two
+    commits' rows, running queries must not lose their files."""
+    fd = os.open(root / READERS_FILE, os.O_RDONLY | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return
+        for rel in superseded:
             with contextlib.suppress(FileNotFoundError):
                 (root / rel).unlink()
-            with contextlib.suppress(OSError):
-                (root / rel).parent.rmdir()
-    shutil.rmtree(root / STAGING_DIR, ignore_errors=True)
+            if (root / rel).parent != root:
+                with contextlib.suppress(OSError):  # not empty: other files remain
+                    (root / rel).parent.rmdir()
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def reading(root: str | os.PathLike) -> Iterator[None]:
+    """Hold a shared lock on ``root/_readers`` while reading a catalog (take it before
+    reading the manifest): a commit meanwhile keeps the files it supersedes until the next
+    one. A catalog without the file (read-only, or older) has nothing to hold."""
+    try:
+        fd = os.open(Path(root) / READERS_FILE, os.O_RDONLY)
+    except OSError:
+        fd = None
+    try:
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def output_lock(root: Path) -> Iterator[None]:
+    """Hold ``root/_lock`` while a run writes the catalog; a second run is refused naming the
+    holder. Why: two runs committing to one catalog would delete each other's files. The lock
+    is the kernel's (``flock``), so a crashed or killed run never leaves it held."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 500, 0).decode(errors="replace").strip() or "unknown"
+            raise UsageError(
+                f"{root}: another run is writing this catalog ({holder}); wait for it to end "
+                "or choose another output"
+            ) from None
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {started}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -241,18 +323,21 @@ class Catalog:
         """Whether ``part`` is a Hive folder key (else, in a HATS catalog, a stored column)."""
         return self.manifest.layout != HATS
 
-    def to_table(self, columns: list[str] | None = None) -> pa.Table:
-        """The committed rows, with the ``part`` column, sorted by partition file."""
-        if not self.files:
-            return pa.table({})
+    def dataset(self) -> ds.Dataset:
+        """The committed files as one Arrow dataset, with the ``part`` column (needs files)."""
         hive = ds.partitioning(pa.schema([(PARTITION_KEY, pa.string())]), flavor="hive")
-        dataset = ds.dataset(
+        return ds.dataset(
             [str(f) for f in self.files],
             format="parquet",
             partitioning=hive if self.hive_partitioned else None,
             partition_base_dir=str(self.root),
         )
-        return dataset.to_table(columns=columns)
+
+    def to_table(self, columns: list[str] | None = None) -> pa.Table:
+        """The committed rows, with the ``part`` column, sorted by partition file."""
+        if not self.files:
+            return pa.table({})
+        return self.dataset().to_table(columns=columns)
 
     def to_pandas(self, columns: list[str] | None = None):  # noqa: ANN201 - pandas is optional
         return self.to_table(columns).to_pandas()

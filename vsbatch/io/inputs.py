@@ -9,6 +9,7 @@ always returned in long format (one row per epoch) with canonical column names a
 from __future__ import annotations
 
 import glob
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from vsbatch.io.hats import (
     spatial_index,
 )
 from vsbatch.schema import input_columns, nested_column_name, position_columns, renamed_on_output
+
+log = logging.getLogger("vsbatch")
 
 LONG = "long"
 NESTED = "nested"
@@ -84,33 +87,30 @@ def _hidden(relative: str) -> bool:
     return any(part.startswith(("_", ".")) for part in relative.split("/"))
 
 
-def _files_under(fs: pafs.FileSystem, path: str, source: str) -> list[str]:
-    """Data files below a folder (Hive convention: names starting with _ or . are not data).
+def _files_under(fs: pafs.FileSystem, path: str) -> tuple[list[str], list[str], list[str]]:
+    """(data files, odd entries, hidden Parquet files) below a folder.
 
-    Every other entry must be a regular file: a dangling link or a pipe is an error naming it,
-    never a silent skip that would lose its sources.
+    Hive convention: names starting with _ or . are not data; a Parquet file so named is
+    reported (a warning), never skipped without a word. Every other entry must be a regular
+    file: a dangling link or a pipe is returned as odd, for an error or a failure record.
     """
     if isinstance(fs, pafs.LocalFileSystem):
-        entries = []
+        entries, hidden = [], []
         for folder, dirs, names in os.walk(path):
+            hidden += [os.path.join(folder, n) for n in names if n.startswith(("_", "."))]
             dirs[:] = sorted(d for d in dirs if not d.startswith(("_", ".")))
             entries += [os.path.join(folder, n) for n in names if not n.startswith(("_", "."))]
         regular = [e for e in entries if os.path.isfile(e)]
     else:
         infos = fs.get_file_info(pafs.FileSelector(path, recursive=True))
-        entries = [
-            i.path
-            for i in infos
-            if i.type != pafs.FileType.Directory and not _hidden(os.path.relpath(i.path, path))
-        ]
-        regular = [i.path for i in infos if i.type == pafs.FileType.File and i.path in entries]
+        visible = [i for i in infos if not _hidden(os.path.relpath(i.path, path))]
+        entries = [i.path for i in visible if i.type != pafs.FileType.Directory]
+        regular = [i.path for i in visible if i.type == pafs.FileType.File]
+        shown = {i.path for i in visible}
+        hidden = [i.path for i in infos if i.type == pafs.FileType.File and i.path not in shown]
     odd = sorted(set(entries) - set(regular))
-    if odd:
-        raise InputError(
-            f"{odd[0]}: in input {source}, not a regular file (a dangling link, "
-            "a pipe or a device?)"
-        )
-    return sorted(regular)
+    hidden_parquet = sorted(h for h in hidden if h.endswith(".parquet"))
+    return sorted(regular), odd, hidden_parquet
 
 
 def _locate(source: str) -> tuple[pafs.FileSystem, list[str]]:
@@ -130,22 +130,28 @@ def _locate(source: str) -> tuple[pafs.FileSystem, list[str]]:
     return fs, [os.path.abspath(source)]
 
 
-def _list_files(fs: pafs.FileSystem, paths: list[str], source: str) -> list[str]:
-    """The data files of files and folders."""
+def _list_files(fs: pafs.FileSystem, paths: list[str]) -> tuple[list[str], list[str]]:
+    """The data files of files and folders, and the entries that are not regular files."""
     files: list[str] = []
+    odd: list[str] = []
     for path in paths:
         info = fs.get_file_info(path)
         if info.type == pafs.FileType.NotFound:
             raise InputError(f"{path}: no such file or folder")
         if info.type == pafs.FileType.Directory:
-            files += _files_under(fs, path, source)
+            regular, strange, hidden = _files_under(fs, path)
+            files, odd = files + regular, odd + strange
+            if hidden:
+                log.warning("%s: %d Parquet files named with a leading _ or . are not read "
+                            "(Hive convention), e.g. %s; rename them to include them",
+                            path, len(hidden), hidden[0])  # fmt: skip
         elif info.type != pafs.FileType.File or (
             isinstance(fs, pafs.LocalFileSystem) and not os.path.isfile(path)
         ):
-            raise InputError(f"{path}: not a regular file (a pipe or a device?)")
+            odd.append(path)
         else:
             files.append(path)
-    return files
+    return files, odd
 
 
 def _file_schema(fs: pafs.FileSystem, path: str) -> pa.Schema:
@@ -183,18 +189,26 @@ def open_input(
     ``column_map`` maps canonical names to the input's (``{"time": "hjd"}``).
     Returns ``(spec, skipped)`` where ``skipped`` lists ``(file, reason)``.
     """
-    fs, paths = _locate(source)
-    catalog = None
-    if len(paths) == 1 and is_hats_catalog(fs, paths[0]):
-        catalog = read_hats_input(source, source if "://" in source else paths[0])
-        paths = list(catalog.paths)
-    files = _list_files(fs, paths, source)
+    try:
+        fs, paths = _locate(source)
+        catalog = None
+        if len(paths) == 1 and is_hats_catalog(fs, paths[0]):
+            catalog = read_hats_input(source, source if "://" in source else paths[0])
+            paths = list(catalog.paths)
+        files, odd = _list_files(fs, paths)
+    except (OSError, ImportError) as exc:  # an unreachable host, a URL scheme not installed
+        raise InputError(f"{source}: cannot reach the input ({exc})") from exc
+    skipped: list[tuple[str, str]] = []
+    for path in odd:
+        reason = f"{path}: in input {source}, not a regular file (a dangling link, a pipe?)"
+        if not keep_going:
+            raise InputError(reason)
+        skipped.append((path, reason))
     if not files:
         raise InputError(f"{source}: no input files found")
     column_map = {**(catalog.column_map if catalog else {}), **(column_map or {})}
     renames = {v: k for k, v in column_map.items()}
     good: list[tuple[str, pa.Schema]] = []
-    skipped: list[tuple[str, str]] = []
     for path in files:
         try:
             good.append((path, _file_schema(fs, path)))
@@ -242,20 +256,24 @@ def open_input(
 
 def _extra_columns(files: list[_FileColumns]) -> dict[str, tuple[str, ...] | bool]:
     """Per-source columns that can be carried: in every file, one scalar type, and not the
-    name of a catalog column (``period`` is renamed ``catalog_period``, never a collision).
+    name of a catalog column in any letter case (``period`` is renamed ``catalog_period``;
+    ``Period`` or ``N_OBS`` would make SQL engines, which ignore case, rename vsbatch's own
+    columns), nor of another carried column in another case.
     Sources with ``ra`` and ``dec`` also get their spatial index, computed when not given."""
-    from vsbatch.schema import table_schema
+    from vsbatch.schema import PARTITION_KEY, table_schema
 
-    reserved = set(table_schema("catalog").names)
+    reserved = {n.lower() for n in [*table_schema("catalog").names, PARTITION_KEY]}
     renamed = renamed_on_output()
     candidates = set.intersection(*(set(f.extra) for f in files))
+    folded = [renamed.get(n, n).lower() for n in candidates]
+    reserved |= {f for f in folded if folded.count(f) > 1}
     ignored = set().union(*(set(f.ignored) for f in files))
     ignored |= set().union(*(set(f.extra) for f in files)) - candidates
     carried = []
     for name in sorted(candidates):
         types = {_canonical_type(f.extra[name]) for f in files}
         scalar = all(not pa.types.is_nested(t) for t in types)
-        if len(types) == 1 and scalar and renamed.get(name, name) not in reserved:
+        if len(types) == 1 and scalar and renamed.get(name, name).lower() not in reserved:
             carried.append(name)
         else:
             ignored.add(name)
@@ -271,11 +289,34 @@ def _extra_columns(files: list[_FileColumns]) -> dict[str, tuple[str, ...] | boo
     }
 
 
+def _check_names(
+    path: str, schema: pa.Schema, layout: str, nested_name: str, renames: dict[str, str]
+) -> None:
+    """InputError for a repeated column name, a ``--column`` naming no column of the file, or
+    a mapped column whose vsbatch name the file also holds (both would be read as one)."""
+    names = list(schema.names)
+    if layout == NESTED and pa.types.is_struct(lc := schema.field(nested_name).type):
+        names += [lc.field(i).name for i in range(lc.num_fields)]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InputError(f"{path}: column {repeated[0]!r} appears more than once")
+    for given, canon in renames.items():
+        if given in (canon, nested_name):
+            continue
+        if given not in names:
+            raise InputError(f"{path}: --column {canon}={given}: the file has no column "
+                             f"{given!r} (columns: {', '.join(names)})")  # fmt: skip
+        if canon in names:
+            raise InputError(f"{path}: --column {canon}={given}, but the file also has a "
+                             f"column {canon!r}; only one can be {canon}")  # fmt: skip
+
+
 def _check_schema(
     path: str, schema: pa.Schema, layout: str, nested_name: str, renames: dict[str, str]
 ) -> _FileColumns:
     """What one file holds, or InputError naming the file and its column."""
     original = {canon: name for name, canon in renames.items()}
+    _check_names(path, schema, layout, nested_name, renames)
     if layout == NESTED:
         lc_type = schema.field(nested_name).type
         if not pa.types.is_struct(lc_type):

@@ -21,7 +21,7 @@ from vsbatch.io.hats import PixelTree
 from vsbatch.partitioning import PartitionTree
 
 SHUFFLE_DIR = "shuffle"
-FINGERPRINT_COLUMNS = ("source_id", "band", "time", "mag", "mag_err")
+SORT_COLUMNS = ("source_id", "band", "time", "mag", "mag_err")  # the order rows are hashed in
 
 
 def write_pieces(
@@ -57,13 +57,15 @@ def read_pieces(staging: Path, partition: str) -> pa.Table:
 
 
 def fingerprint(table: pa.Table) -> str:
-    """Content hash of light curves: independent of file names, row order and chunking."""
-    cols = [c for c in FINGERPRINT_COLUMNS if c in table.column_names]
-    order = pc.sort_indices(table, sort_keys=[(c, "ascending") for c in cols])
+    """Content hash of a partition's rows: every column (name, type, values), so a changed
+    per-source value (an input ``period``) or an added carried column changes it too;
+    independent of file names, row order and chunking."""
+    keys = [c for c in SORT_COLUMNS if c in table.column_names]
+    order = pc.sort_indices(table, sort_keys=[(c, "ascending") for c in keys])
     h = hashlib.sha256()
-    for name in cols:
+    for name in sorted(table.column_names):
         col = table.column(name).take(order).combine_chunks()
-        h.update(name.encode())
+        h.update(f"\x1e{name}:{col.type}\x1e".encode())
         if pa.types.is_floating(col.type) or pa.types.is_integer(col.type):
             h.update(np.ascontiguousarray(col.to_numpy(zero_copy_only=False)).tobytes())
         else:

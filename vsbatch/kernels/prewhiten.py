@@ -469,6 +469,33 @@ def amplitude_spectrum(
     return AmplitudeSpectrum(frequency=freq, amplitude=out, status=status)
 
 
+def analysis_frequencies(
+    f0: ArrayLike,
+    span: ArrayLike,
+    *,
+    search_harmonics: int = 2,
+    search_halfwidth: float = 0.3,
+    noise_halfwidth: float = 1.0,
+    oversample: float = 10.0,
+    noise_oversample: float = 2.0,
+) -> np.ndarray:
+    """Frequencies :func:`blazhko_analysis` evaluates for each f0 and time span (its coarse
+    noise spectrum plus one fine window).
+
+    Why: the noise spectrum runs from 0 to ``search_harmonics * f0``, so a catalogue period of
+    1e-7 d asks for terabytes; callers bound this before the kernel allocates.
+    """
+    f0 = np.asarray(f0, dtype=np.float64)
+    span = np.asarray(span, dtype=np.float64)
+    low = np.maximum(0.0, f0 - search_halfwidth - noise_halfwidth)
+    with np.errstate(invalid="ignore", over="ignore"):
+        coarse = (search_harmonics * f0 + search_halfwidth + noise_halfwidth - low) * (
+            noise_oversample * span
+        )
+        fine = 2.0 * search_halfwidth * oversample * span
+        return np.nan_to_num(coarse + fine + 2, nan=0.0, posinf=np.inf)
+
+
 def blazhko_analysis(
     lcs: LightCurves,
     f0: ArrayLike,

@@ -234,13 +234,20 @@ def search_path() -> list[Path]:
 
 
 def resolve_artifact(name_or_path: str | Path) -> Path:
-    """The artifact folder of a path, or of a name found in :func:`search_path`."""
+    """The artifact folder of a path, or of a name found in :func:`search_path`.
+
+    A bare name (no ``/``, not starting with ``.``) is only ever looked up in the search path:
+    a folder of that name in the working directory is not a model the user named (write
+    ``./NAME`` for that), and a job file must not load one from wherever it happens to run.
+    """
+    text = str(name_or_path)
     path = Path(name_or_path)
-    if (path / CARD_FILE).is_file():
+    is_path = isinstance(name_or_path, Path) or "/" in text or os.sep in text or text[:1] == "."
+    if is_path and (path / CARD_FILE).is_file():
         return path
-    for root in search_path():
-        if (root / str(name_or_path) / CARD_FILE).is_file():
-            return root / str(name_or_path)
+    for root in [] if is_path else search_path():
+        if (root / text / CARD_FILE).is_file():
+            return root / text
     known = ", ".join(s.name for s in list_artifacts()) or "none"
     raise ArtifactError(
         f"no model artifact {str(name_or_path)!r}: not a folder with {CARD_FILE} and not a "
@@ -290,6 +297,11 @@ def _verified_weights(folder: Path, card: dict) -> list[Path]:
         weights = folder / name
         if not weights.is_file():
             raise ArtifactError(f"{weights}: missing weights file")
+        if os.path.dirname(os.path.realpath(weights)) != os.path.realpath(folder):
+            raise ArtifactError(
+                f"{weights}: resolves to {os.path.realpath(weights)}, outside the artifact "
+                "folder; refusing weights from elsewhere"
+            )
         digest = sha256_file(weights)
         if digest != entry["sha256"]:
             raise ArtifactError(
@@ -321,6 +333,27 @@ def _load_text_model(folder: Path, card: dict) -> Artifact:
     return Artifact(card, model, folder)
 
 
+def _network_fitting(folder: Path, card: dict, state: dict[str, torch.Tensor]) -> nn.Module:
+    """The card's network, first built without memory (torch's meta device) so that an
+    architecture asking for more bytes than its weights hold is refused before allocating
+    (a card asking for 10^15 bytes must not take the machine with it)."""
+    try:
+        with torch.device("meta"):
+            shape = build_network(card["kind"], card["architecture"])
+        needed = sum(t.numel() * t.element_size() for t in shape.state_dict().values())
+        held = sum(t.numel() * t.element_size() for t in state.values())
+        if needed > 2 * held + 1_000_000:
+            raise ArtifactError(
+                f"{folder}: the card's architecture needs {needed:.3g} bytes of weights, its "
+                f"weights files hold {held:.3g}; refusing it"
+            )
+        return build_network(card["kind"], card["architecture"])
+    except (UsageError, TypeError, ValueError, RuntimeError) as exc:
+        if isinstance(exc, ArtifactError):
+            raise
+        raise ArtifactError(f"{folder}: cannot build the card's architecture: {exc}") from exc
+
+
 def load_artifact(name_or_path: str | Path, *, device: str = "cpu") -> Artifact:
     """Load an artifact by folder or by name, verifying the weights' sha256 first.
 
@@ -343,10 +376,7 @@ def load_artifact(name_or_path: str | Path, *, device: str = "cpu") -> Artifact:
         if state.keys() & shard.keys():
             raise ArtifactError(f"{weights}: repeats tensors of another weights file")
         state.update(shard)
-    try:
-        model = build_network(card["kind"], card["architecture"])
-    except UsageError as exc:
-        raise ArtifactError(f"{folder}: {exc}") from exc
+    model = _network_fitting(folder, card, state)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

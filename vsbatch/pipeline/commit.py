@@ -22,8 +22,8 @@ from vsbatch.errors import StorageError
 from vsbatch.failures import FailureLog
 from vsbatch.io.catalog import Manifest, PartitionRecord, commit, write_parquet_atomic
 from vsbatch.io.staging import fingerprint, read_pieces
-from vsbatch.pipeline.plan import FAILED_DIR, OUT_DIR, RunPlan
-from vsbatch.schema import FAILURES_FILE
+from vsbatch.pipeline.plan import CRASHED, FAILED_DIR, OUT_DIR, RunPlan
+from vsbatch.schema import failures_file
 
 _STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
@@ -81,7 +81,7 @@ def _fail_partition(name: str, staging: Path, message: str) -> PartitionRecord:
         len(pc.unique(table.column("source_id"))),
         len(failures),
         table.num_rows,
-        fingerprint(table),
+        CRASHED + fingerprint(table),  # never equal to a content fingerprint: recomputed
         None,
     )
 
@@ -133,7 +133,7 @@ def commit_plan(
         config_hash=plan.run_hash,
         partition_tree=plan.tree,
         partitions=sorted(records.values(), key=lambda r: r.name),
-        failures_file=FAILURES_FILE,
+        failures_file=failures_file(plan.run_id),
         failures_rows=failures.num_rows,
         carried_columns=plan.carried,
         source_id_type=plan.source_id_type,

@@ -28,6 +28,7 @@ from vsbatch.io.inputs import InputSpec, ReadUnit, read_unit, read_units
 from vsbatch.io.staging import fingerprint, read_pieces, write_pieces
 from vsbatch.pipeline.commit import failed_partition, storage_error
 from vsbatch.pipeline.plan import (
+    CRASHED,
     FAILED_DIR,
     FEATURES_DIR,
     JOURNAL_DIR,
@@ -192,6 +193,8 @@ def _journaled(
     if journal.exists():
         for path in journal.glob("*.json"):
             record = PartitionRecord(**json.loads(path.read_text()))
+            if record.fingerprint.startswith(CRASHED):
+                continue  # a crashed task is tried again
             if (
                 record.file is None
                 or (staging / OUT_DIR / record.file).exists()

@@ -8,6 +8,7 @@ are still those of the interrupted run.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
@@ -38,6 +39,9 @@ JOURNAL_DIR = "journal"  # a record per finished partition
 OUT_DIR = "out"  # partition files, moved into the catalog at commit
 FAILED_DIR = "failures"  # failure records per partition
 FEATURES_DIR = "features"  # partitions waiting for their model task
+# fingerprint prefix of a partition whose task crashed (--keep-going): --update and --resume
+# recompute it (a lost worker is no property of its light curves)
+CRASHED = "crashed:"
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ class RunPlan:
     """Everything a run decided before its first task, as written to ``plan.json``."""
 
     run_id: str
-    input_files: list[list]  # [path, size]
+    input_files: list[list]  # [path, size, sha256]
     config: dict
     tree: list[str]
     carried: list[str]
@@ -102,9 +106,19 @@ def new_plan(
     )
 
 
+def _file_sha256(spec: InputSpec, path: str) -> str:
+    h = hashlib.sha256()
+    with spec.filesystem.open_input_stream(path) as stream:
+        while block := stream.read(1 << 22):
+            h.update(block)
+    return h.hexdigest()
+
+
 def input_identity(spec: InputSpec) -> list[list]:
-    """The input files and their sizes: ``--resume`` refuses an input that changed."""
-    return [[p, spec.filesystem.get_file_info(p).size] for p in spec.files]
+    """Each input file's path, size and content sha256: ``--resume`` refuses an input that
+    changed. Why the content and not the size: a file rewritten to the same size with other
+    rows would otherwise lose sources silently (one more read of the input, at planning)."""
+    return [[p, spec.filesystem.get_file_info(p).size, _file_sha256(spec, p)] for p in spec.files]
 
 
 def write_plan(plan: RunPlan, staging: Path) -> None:
@@ -122,8 +136,22 @@ def load_plan(staging_root: Path) -> RunPlan | None:
 def check_resumable(plan: RunPlan, spec: InputSpec, config: RunConfig, hashed: str) -> None:
     if RunConfig.from_dict(plan.config) != config or plan.run_hash != hashed:
         raise UsageError("--resume: the interrupted run used another configuration")
-    if plan.input_files != input_identity(spec):
-        raise UsageError("--resume: the input files changed since the interrupted run")
+    if plan.input_files != (now := input_identity(spec)):
+        raise UsageError(f"--resume: {_input_change(plan.input_files, now)} since the "
+                         "interrupted run; start again with --overwrite")  # fmt: skip
+
+
+def _input_change(before: list[list], after: list[list]) -> str:
+    """What differs between two input identities, in words."""
+    old, new = {f[0]: f[1:] for f in before}, {f[0]: f[1:] for f in after}
+    if added := sorted(set(new) - set(old)):
+        return f"{added[0]} was added to the input ({len(added)} files)"
+    if removed := sorted(set(old) - set(new)):
+        return f"{removed[0]} was removed from the input ({len(removed)} files)"
+    path = next(p for p in sorted(new) if new[p] != old[p])
+    if new[path][0] != old[path][0]:
+        return f"{path} changed size ({old[path][0]} -> {new[path][0]} bytes)"
+    return f"{path} changed content (same size, another sha256)"
 
 
 # --- pass 1 of a light-curve run ------------------------------------------------------------
@@ -156,14 +184,18 @@ def plan_light_curves(
     if spec.ignored_fields:
         log.warning("input fields ignored: %s", ", ".join(spec.ignored_fields))
     carried_in = [c for c in spec.extra_columns if c not in varying]
-    layout = spatial_layout([spec.output_name(c) for c in carried_in])
+    carried = [spec.output_name(c) for c in carried_in]
+    if previous is not None and previous.carried_columns != carried:
+        log.info("--update: the carried input columns changed (%s -> %s): every partition is "
+                 "recomputed", previous.carried_columns, carried)  # fmt: skip
+    layout = spatial_layout(carried)
     keys, costs = _source_costs(counts, layout)
     tree = _light_curve_tree(spec, layout, keys, costs, config.partition_epochs, previous)
     schema = summaries[0].schema
     return new_plan(
         config, models, tree, keys, costs,
         input_files=input_identity(spec),
-        carried=[spec.output_name(c) for c in carried_in],
+        carried=carried,
         carried_types=[str(schema.field(c).type) for c in carried_in],
         source_id_type=str(schema.field("source_id").type),
         n_sources=len(costs),

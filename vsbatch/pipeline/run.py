@@ -15,11 +15,14 @@ catalog-parameters input (one row per source, no epochs) given with models goes 
 
 from __future__ import annotations
 
+import glob
 import logging
 import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from vsbatch.cluster import ClusterSpec, Runner, open_runner
 from vsbatch.config import RunConfig
@@ -29,10 +32,12 @@ from vsbatch.io.catalog import (
     Manifest,
     check_output_state,
     open_catalog,
+    output_lock,
     read_manifest,
 )
 from vsbatch.io.catalog_tables import is_catalog_parameters
 from vsbatch.io.inputs import InputSpec, open_input
+from vsbatch.period_backends import resolve_backend
 from vsbatch.pipeline.catalog_route import CatalogClassification, run_catalog_parameters
 from vsbatch.pipeline.commit import collect_failures, commit_plan, storage_errors
 from vsbatch.pipeline.partitions import process, shuffle
@@ -104,47 +109,69 @@ def run(
                                       keep_going=keep_going)  # fmt: skip
     root = Path(output)
     check_output_state(root, resume, overwrite, update)
+    resolve_backend(config.period_backend, np.zeros(0, dtype=np.int64))
+    _check_output_apart(source, root)
     spec, skipped = _open_light_curves(source, config, keep_going)
     models = resolve_models(config.models)
     hashed = run_hash(config, models)
-    previous = read_manifest(root)
-    staging_root = root / STAGING_DIR
-    plan = load_plan(staging_root) if resume else None
-    if plan is not None:
-        check_resumable(plan, spec, config, hashed)
-    elif resume and previous is not None and staging_root.exists() is False:
-        if previous.config_hash != hashed:
-            raise UsageError(f"{root}: committed with another configuration; use --overwrite")
-        log.info("%s: nothing to resume, the catalog is complete", root)
-        return _summary_of(open_catalog(root), started, computed=0)
-    if plan is None and staging_root.exists():
-        shutil.rmtree(staging_root)
-    reuse = {}
-    if update and previous is not None and previous.config_hash == hashed:
-        reuse = {p.name: p for p in previous.partitions}
+    with output_lock(root):  # held to the commit; a second run on this output is refused
+        check_output_state(root, resume, overwrite, update)  # one may have ended meanwhile
+        previous = read_manifest(root)
+        staging_root = root / STAGING_DIR
+        plan = load_plan(staging_root) if resume else None
+        if plan is not None:
+            check_resumable(plan, spec, config, hashed)
+        elif resume and previous is not None and staging_root.exists() is False:
+            if previous.config_hash != hashed:
+                raise UsageError(f"{root}: committed with another configuration; use --overwrite")
+            log.info("%s: nothing to resume, the catalog is complete", root)
+            return _summary_of(open_catalog(root), started, computed=0)
+        if plan is None and staging_root.exists():
+            shutil.rmtree(staging_root)
+        reuse = {}
+        if update and previous is not None and previous.config_hash == hashed:
+            reuse = {p.name: p for p in previous.partitions}
 
-    with storage_errors(root):
-        with open_runner(cluster or ClusterSpec()) as runner:
-            if runner.dashboard_link:
-                log.info("dashboard: %s", runner.dashboard_link)
-            if plan is None:
-                plan = _checked_plan(runner, spec, skipped, config, models,
-                                     previous if update else None, keep_going)  # fmt: skip
-                write_plan(plan, staging_root / plan.run_id)
-            staging = staging_root / plan.run_id
-            spec = replace(spec, extra_columns=tuple(plan.carried_input_names))
-            if not (staging / SHUFFLE_DONE).exists():
-                shuffle(runner, spec, plan, staging)
-            records, computed = process(runner, plan, staging, reuse, keep_going)
+        with storage_errors(root):
+            with open_runner(cluster or ClusterSpec()) as runner:
+                if runner.dashboard_link:
+                    log.info("dashboard: %s", runner.dashboard_link)
+                if plan is None:
+                    plan = _checked_plan(runner, spec, skipped, config, models,
+                                         previous if update else None, keep_going)  # fmt: skip
+                    write_plan(plan, staging_root / plan.run_id)
+                staging = staging_root / plan.run_id
+                spec = replace(spec, extra_columns=tuple(plan.carried_input_names))
+                if not (staging / SHUFFLE_DONE).exists():
+                    shuffle(runner, spec, plan, staging)
+                records, computed = process(runner, plan, staging, reuse, keep_going)
 
-        failures = collect_failures(plan, staging, records, root, previous, reuse)
-        stats = {
-            "input_sources": plan.n_sources,
-            "wall_seconds_last_run": round(time.monotonic() - started, 3),
-            "partitions_computed_last_run": computed,
-        }
-        commit_plan(root, source, plan, staging, records, failures, stats)
-    return _summary_of(open_catalog(root), started, computed)
+            failures = collect_failures(plan, staging, records, root, previous, reuse)
+            stats = {
+                "input_sources": plan.n_sources,
+                "wall_seconds_last_run": round(time.monotonic() - started, 3),
+                "partitions_computed_last_run": computed,
+            }
+            commit_plan(root, source, plan, staging, records, failures, stats)
+        return _summary_of(open_catalog(root), started, computed)
+
+
+def _check_output_apart(source: str, root: Path) -> None:
+    """UsageError when the output lies inside a local input folder or an input path (a glob
+    match) inside the output: a rerun would read the catalog's own files as light curves."""
+    if "://" in source:
+        return
+    out = root.resolve()
+    if Path(source).is_dir() and out.is_relative_to(Path(source).resolve()):
+        raise UsageError(
+            f"{root}: the output is inside the input folder {source}; a rerun would read the "
+            "catalog as input: choose an output outside it"
+        )
+    paths = glob.glob(source, recursive=True) if any(c in source for c in "*?[") else [source]
+    inside = [p for p in paths if Path(p).resolve().is_relative_to(out)]
+    if inside:
+        raise UsageError(f"{inside[0]}: an input file inside the output {root}; choose an input "
+                         "that does not include the catalog")  # fmt: skip
 
 
 def _open_light_curves(

@@ -1,8 +1,10 @@
 """The row policy: from a partition's raw epochs to clean light curves (flat arrays + offsets).
 
 Per (source_id, band): epochs sorted by time; exact duplicate epochs (same time, mag, mag_err)
-removed; NaN/inf times or magnitudes and non-finite or non-positive errors dropped. Each drop
-is counted in the catalog. A light curve left with fewer than ``min_epochs`` epochs goes to
+removed; NaN/inf times or magnitudes, magnitudes beyond +-``MAG_LIMIT`` and errors outside
+``ERR_LIMITS`` dropped (a mag_err of 1e300 or 1e-300 makes weights 0 or inf, a mag of 1e300
+an infinite variance: no statistic of such rows means anything). Each drop is counted in the
+catalog. A light curve left with fewer than ``min_epochs`` epochs goes to
 the failures table with the reason, never silently away.
 """
 
@@ -16,6 +18,9 @@ import pyarrow.compute as pc
 
 from vsbatch.failures import FailureLog
 from vsbatch.kernels.arrays import LightCurves
+
+MAG_LIMIT = 1e6  # |mag| beyond this is not a measurement
+ERR_LIMITS = (1e-9, 1e6)  # mag_err outside this is not one either
 
 
 @dataclass(frozen=True)
@@ -46,8 +51,8 @@ class _RowVerdicts:
 
     starts: np.ndarray  # first row of each light curve
     seg_of_row: np.ndarray  # light curve of each row
-    finite: np.ndarray  # time and mag finite
-    good_err: np.ndarray  # mag_err finite and positive
+    finite: np.ndarray  # time finite, mag finite and within MAG_LIMIT
+    good_err: np.ndarray  # mag_err within ERR_LIMITS
     duplicate: np.ndarray  # same time, mag and mag_err as the previous valid row
 
     @property
@@ -68,8 +73,9 @@ def _row_verdicts(
     band = _codes(table.column("band"))
     new_segment = np.r_[n > 0, (src[1:] != src[:-1]) | (band[1:] != band[:-1])][:n]
     seg_of_row = np.cumsum(new_segment) - 1
-    finite = np.isfinite(time) & np.isfinite(mag)
-    good_err = np.isfinite(err) & (err > 0)
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(time) & (np.abs(mag) <= MAG_LIMIT)
+        good_err = (err >= ERR_LIMITS[0]) & (err <= ERR_LIMITS[1])
     idx = np.flatnonzero(finite & good_err)
     dup = np.zeros(n, dtype=bool)
     if len(idx) > 1:

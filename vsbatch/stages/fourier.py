@@ -10,7 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 from vsbatch.kernels.fourier import fit_fourier
-from vsbatch.kernels.prewhiten import BLAZHKO_CLASS_NAMES, BlazhkoClass, blazhko_analysis
+from vsbatch.kernels.prewhiten import (
+    BLAZHKO_CLASS_NAMES,
+    BlazhkoClass,
+    analysis_frequencies,
+    blazhko_analysis,
+)
 from vsbatch.stages.context import StageContext
 
 
@@ -131,6 +136,12 @@ def freqanalysis_stage(ctx: StageContext) -> dict[str, np.ndarray]:
     runs = np.array([reason is None for reason in skipped], dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         f0 = np.where(runs, 1.0 / period, np.nan)
+    n_freq = analysis_frequencies(f0, ctx.lcs.time_span())
+    limit = ctx.config.max_frequencies
+    for i in np.flatnonzero(np.isfinite(f0) & (n_freq > limit)):
+        reason = f"period {period[i]:.6g} d needs {n_freq[i]:.3g} frequencies > max_frequencies"
+        ctx.fail(int(i), "freqanalysis", reason)
+        period[i] = f0[i] = np.nan
     fa = blazhko_analysis(ctx.lcs, f0, order=ctx.config.fourier_order)
     ctx.fail_status(np.where(np.isfinite(f0), fa.status, 0), "freqanalysis")
     names = np.array(

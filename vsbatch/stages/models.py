@@ -39,16 +39,21 @@ class ModelRef:
 
 
 def resolve_models(names: tuple[str, ...]) -> list[ModelRef]:
-    """Find each model (shipped name or folder) and read its card; no weights are loaded."""
+    """Find and fully check each model (shipped name or folder) before any task: its card,
+    every weights file (name, sha256, no pickle, inside its folder) and its architecture.
+
+    Why load here: a model refused on the workers would make every light curve a model
+    failure after all the work, with exit 0; here it is one clear error before any.
+    """
     if not names:
         return []
     # imported here: the artifact module imports torch, which a run without models never needs
-    from vsbatch.models.artifacts import read_card, resolve_artifact
+    from vsbatch.models.artifacts import load_artifact, resolve_artifact
 
     refs = []
     for name in names:
         folder = resolve_artifact(name)
-        card = read_card(folder)
+        card = load_artifact(folder).card
         refs.append(
             ModelRef(
                 card["name"],
