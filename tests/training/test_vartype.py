@@ -101,7 +101,6 @@ def test_calibration_reduces_ece(eros_catalog: Path):
     split = stratified_split(y, SPLIT, 0)
     tr, va = np.flatnonzero(split == 0), np.flatnonzero(split == 1)
     fitted = fit_calibrated(data.x, y, tr, va, len(names), VartypeConfig(min_leaf=3))
-    assert fitted.temperature != pytest.approx(1.0, abs=0.05)
     assert fitted.ece_after < fitted.ece_before
     s = raw_scores(fitted.booster, data.x[va])
     assert expected_calibration_error(y[va], softmax(s, fitted.temperature)) == fitted.ece_after
