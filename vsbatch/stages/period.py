@@ -1,8 +1,13 @@
 """Stages ``period``, ``multiband`` and ``pdm``: the period of every light curve and source.
 
-``period`` is the best peak of the single-harmonic generalised Lomb-Scargle periodogram of
-that band, with its Baluev FAP; ``period_multiband`` the shared period of all bands of the
-source (VanderPlas & Ivezić 2015), repeated on each band's row; ``pdm_period`` the phase
+``period`` is the alias-aware choice for that band: the top peaks of the single-harmonic
+generalised Lomb-Scargle periodogram and their aliases (f ± 1 c/d, f ± 1/yr, 2f, f/2) are
+refitted with 1-3 harmonics and the lowest BIC wins (``vsbatch.kernels.candidates``), since
+on sparse cadences the highest peak is often an alias; ``power`` and the Baluev FAP are those
+of the chosen frequency. ``period_multiband`` is the same choice for all bands of the source
+together (VanderPlas & Ivezić 2015: shared harmonics, per-band offsets and a ridge-penalised
+per-band fundamental), over the multiband peaks and the bands' own candidates, repeated on
+each band's row. The runner-up and its Δ BIC go with each. ``pdm_period`` is the phase
 dispersion minimum (Stellingwerf 1978) on the same grid.
 
 Before searching, each light curve is checked: a floating-mean sinusoid needs at least
