@@ -119,14 +119,22 @@ def _lstsq_chi2(lcs: LightCurves, f: float, n_base: int, n_band: int, ridge: flo
 
 
 @pytest.mark.parametrize(
-    "spec", [ModelSpec(0, 1), ModelSpec(1, 0), ModelSpec(1, 1, ridge=0.5)], ids=str
+    "spec",
+    [
+        ModelSpec(0, 1),
+        ModelSpec(1, 0),
+        ModelSpec(1, 1, ridge=0.5),
+        ModelSpec(2, 0, error_floor=0.05),
+    ],
+    ids=str,
 )
 def test_chi2_at_a_candidate_equals_numpy_lstsq(spec: ModelSpec) -> None:
     lcs, f = _two_band_ogle(), 1.0 / 0.49517882
     cands = Candidates(np.array([f]), np.array([0, 1]))
-    exact = ModelSpec(spec.n_base, spec.n_band, spec.ridge, refine_steps=0)
+    exact = ModelSpec(spec.n_base, spec.n_band, spec.ridge, 0, error_floor=spec.error_floor)
     choice = choose_frequency(lcs, cands, np.array([1e-5]), exact, np.zeros(2, np.int64))
-    reference = _lstsq_chi2(lcs, f, spec.n_base, spec.n_band, spec.ridge)
+    floored = LightCurves(lcs.offsets, lcs.time, lcs.mag, np.hypot(lcs.err, spec.error_floor))
+    reference = _lstsq_chi2(floored, f, spec.n_base, spec.n_band, spec.ridge)
     assert choice.frequency[0] == f
     np.testing.assert_allclose(choice.chi2[0], reference, rtol=1e-8)
 

@@ -44,8 +44,8 @@ from vsbatch.stages.context import StageContext
 MIN_EPOCHS_FOR_PERIOD = 4  # mean, amplitude, phase and one degree of freedom
 CANDIDATE_PEAKS = 5  # periodogram peaks whose aliases are refitted (besides top_k)
 ALIAS_DEDUP_STEPS = 1.0  # candidates closer than this many grid steps are one
-SINGLE_BAND_MODEL = ModelSpec(n_base=3, n_band=0)
-MULTIBAND_MODEL = ModelSpec(n_base=3, n_band=1, ridge=1.0)
+SINGLE_BAND_MODEL = ModelSpec(n_base=3, n_band=0, error_floor=0.05)
+MULTIBAND_MODEL = ModelSpec(n_base=3, n_band=1, ridge=1.0, error_floor=0.05)
 """Chosen on a seeded half of the Stripe 82 stars (docs/multiband-periods.md)."""
 
 
