@@ -165,8 +165,7 @@ def period_stage(ctx: StageContext) -> dict[str, np.ndarray]:
 
 def _band_peaks(ctx: StageContext, rows: np.ndarray, source: np.ndarray) -> np.ndarray:
     """Per source of ``rows``, the frequencies of its bands' chosen, runner-up and top periods."""
-    tops = ctx.value("top_periods")
-    tops = np.asarray(tops if tops.ndim == 2 else [np.asarray(t, float) for t in tops], float)
+    tops = np.asarray(ctx.value("top_periods"), float)  # (n, top_k): the period stage's output
     per_band = np.column_stack([ctx.value("period"), ctx.value("period_2nd"), tops])[rows]
     _, first, counts = np.unique(source, return_index=True, return_counts=True)
     out = np.full((len(first), counts.max() * per_band.shape[1]), np.nan)
