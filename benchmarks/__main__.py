@@ -13,6 +13,7 @@ COMMANDS = {
     "bench": "speed and recovery side by side with astropy and nifty-ls, per core",
     "scale": "N synthetic sources on real cadences end to end: throughput and peak memory",
     "validate": "period recovery on the real labelled sets, against published periods",
+    "alias-recovery": "alias-aware period choice on Stripe 82 and EROS-1: recovery, alias flags",
     "blazhko-training-set": "write the labelled Blazhko / non-Blazhko RRab training set",
     "nnfap-reference": "the NN-FAP reference model's training table and real-data evaluation",
     "fourier-order": "BIC-chosen against fixed Fourier order: OGLE parameters, order counts",
@@ -27,6 +28,8 @@ def _main_of(command: str) -> Callable[[list[str]], int]:
         from benchmarks.scale import main
     elif command == "validate":
         from benchmarks.validate import main
+    elif command == "alias-recovery":
+        from benchmarks.alias_recovery import main
     elif command == "blazhko-training-set":
         from benchmarks.blazhko_training_set import main
     elif command == "fourier-order":
