@@ -98,7 +98,7 @@ def _search(
 ) -> PeriodSearchResult:
     cfg = ctx.config
     return search_periods(
-        detrended(ctx, lcs),
+        lcs,
         source_index=source_index,
         backend=cfg.period_backend if source_index is None else "numba",
         maximum_frequency=cfg.fmax,
@@ -138,7 +138,7 @@ def period_stage(ctx: StageContext) -> dict[str, np.ndarray]:
     out["top_powers"] = np.full((n, k), np.nan)
     rows = np.flatnonzero(searchable(ctx, "period"))
     if len(rows):
-        sub = ctx.lcs.take(rows)
+        sub = detrended(ctx, ctx.lcs.take(rows))  # search and refit see the same magnitudes
         result = _search(ctx, sub, n_top=max(k, CANDIDATE_PEAKS))
         choice, power, fap = _alias_aware(
             sub, result.top_frequencies, _grid(ctx, sub), SINGLE_BAND_MODEL
@@ -210,7 +210,7 @@ def multiband_stage(ctx: StageContext) -> dict[str, np.ndarray]:
         fits = grid.n_frequencies <= ctx.config.max_frequencies
         rows = rows[np.repeat(fits, np.diff(source_groups(len(rows), source[rows])))]
     if len(rows):
-        sub, sub_source = ctx.lcs.take(rows), source[rows]
+        sub, sub_source = detrended(ctx, ctx.lcs.take(rows)), source[rows]
         result = _search(ctx, sub, sub_source, n_top=CANDIDATE_PEAKS)
         peaks = np.column_stack([result.top_frequencies, _band_peaks(ctx, rows, sub_source)])
         choice, power, fap = _alias_aware(
