@@ -15,9 +15,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "vsbatch"
 
 # Lowest first. A module may import from its own layer and the ones before it.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("vsbatch._version", "vsbatch.errors", "vsbatch.schema", "vsbatch.failures",
-                    "vsbatch.config", "vsbatch.partitioning", "vsbatch.schemas",
-                    "vsbatch.sample_data")),
+    ("foundation", ("vsbatch._version", "vsbatch._numba_cache", "vsbatch.errors",
+                    "vsbatch.schema", "vsbatch.failures", "vsbatch.config", "vsbatch.partitioning",
+                    "vsbatch.schemas", "vsbatch.sample_data")),
     ("kernels", ("vsbatch.kernels",)),
     ("inputs and representations", ("vsbatch.io", "vsbatch.represent", "vsbatch.period_backends")),
     ("models", ("vsbatch.models",)),

@@ -3,6 +3,7 @@ on a scheduler and workers started as separate processes with the ``dask`` comma
 
 from __future__ import annotations
 
+import platform
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,7 +14,13 @@ import pytest
 import vsbatch
 from tests.conftest import FIXTURES
 from tests.helpers import catalog_frame, dask_cli_cluster, run_cli
-from vsbatch.cluster import ClusterSpec, KubernetesOptions, SlurmOptions
+from vsbatch.cluster import (
+    ClusterSpec,
+    DaskRunner,
+    KubernetesOptions,
+    SlurmOptions,
+    tune_malloc,
+)
 from vsbatch.config import RunConfig
 from vsbatch.errors import UsageError
 from vsbatch.jobs import load_job
@@ -272,3 +279,21 @@ def test_tls_between_client_scheduler_and_workers_from_a_job_file(capsys, tmp_pa
         code, out, err = run_cli(capsys, "run", "--job", job)
     assert code == 0, err
     assert "12 light curves in the catalog" in out
+
+
+def test_every_dask_runner_tunes_malloc_on_its_workers() -> None:
+    """The setup callback reaches current and future workers; mallopt applies on glibc."""
+
+    class Client:
+        callbacks: list = []
+
+        def register_worker_callbacks(self, setup):
+            self.callbacks.append(setup)
+
+        def scheduler_info(self):
+            return {"workers": {}}
+
+    client = Client()
+    DaskRunner(client)
+    assert client.callbacks == [tune_malloc]
+    assert tune_malloc() is (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")

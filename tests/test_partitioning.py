@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from vsbatch.partitioning import Partition, PartitionTree, source_keys
+from vsbatch.partitioning import (
+    MIN_PARTITION_EPOCHS,
+    MIN_PARTITIONS,
+    Partition,
+    PartitionTree,
+    partition_bound,
+    source_keys,
+)
 
 
 def test_keys_are_stable_and_type_independent() -> None:
@@ -43,3 +50,16 @@ def test_refine_keeps_untouched_partitions() -> None:
     for o, n in zip(old_names, new_names, strict=True):
         assert o == n or o not in after
     assert Partition.from_name("o3p5") == Partition(3, 5)
+
+
+def test_small_inputs_get_several_partitions_whatever_the_workers() -> None:
+    """The bound falls with the input's size alone, to MIN_PARTITIONS partitions at most."""
+    assert partition_bound(10**9, 100_000) == 100_000
+    assert partition_bound(90_001, 100_000) == 90_000 // MIN_PARTITIONS + 1
+    assert partition_bound(1_000, 100_000) == MIN_PARTITION_EPOCHS
+    assert partition_bound(90_000, 2_000) == 2_000  # a lower bound asked for is kept
+    rng = np.random.default_rng(3)
+    costs = rng.integers(200, 400, 300)
+    keys = source_keys(np.arange(300))
+    tree = PartitionTree.build(keys, costs, partition_bound(int(costs.sum()), 100_000))
+    assert len(tree.leaves) >= MIN_PARTITIONS

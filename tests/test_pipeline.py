@@ -295,3 +295,22 @@ def test_run_hash_follows_declared_output_columns_but_not_their_prose(monkeypatc
         {"output": "extra", "type": "float64", "unit": "", "description": "new"}))  # fmt: skip
     retyped = digest_with(lambda d: d["catalog"]["columns"][0].update(type="int64"))
     assert reworded == base and added != base and retyped != base
+
+
+def test_small_input_is_split_and_one_or_two_workers_write_the_same_catalog(
+    tmp_path: Path,
+) -> None:
+    """40 sources (~12,000 epochs, far below the default bound) still give several
+    partitions, so two workers share them, and the catalog does not depend on the workers."""
+    raw = pq.read_table(SAMPLE_CATALOG)
+    ids = pa.array(sorted(set(raw.column("source_id").to_pylist()))[:40])
+    src = tmp_path / "small.parquet"
+    pq.write_table(raw.filter(pa.compute.is_in(raw.column("source_id"), value_set=ids)), src)
+    config = RunConfig(fmax=5.0)
+    one = vsbatch.run(str(src), tmp_path / "one", config, ClusterSpec(workers=1))
+    two = vsbatch.run(str(src), tmp_path / "two", config, ClusterSpec(workers=2))
+    assert one.partitions == two.partitions >= 2
+    m1, m2 = open_catalog(one.catalog).manifest, open_catalog(two.catalog).manifest
+    assert [(p.name, p.rows, p.sha256) for p in m1.partitions] == [
+        (p.name, p.rows, p.sha256) for p in m2.partitions
+    ]

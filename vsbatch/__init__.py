@@ -13,6 +13,7 @@ This module is the top of the package: nothing inside vsbatch imports it (the ve
 ``vsbatch._version``).
 """
 
+import vsbatch._numba_cache  # noqa: F401  (first: the kernel cache folder, before any compile)
 from vsbatch._version import __version__
 from vsbatch.config import RunConfig
 from vsbatch.io.catalog import open_catalog

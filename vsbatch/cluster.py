@@ -10,6 +10,7 @@ with a message naming the extra to install.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib
 import logging
 import os
@@ -28,6 +29,9 @@ log = logging.getLogger("vsbatch")
 
 _THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 GPU_RESOURCE = "GPU"  # Dask worker resource advertised by GPU workers (one unit per GPU)
+# glibc mallopt settings of every worker: arrays below 32 MiB reuse the heap and up to 64 MiB of
+# free heap top is kept (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD). See tune_malloc.
+MALLOC_SETTINGS = {-3: 32 << 20, -1: 64 << 20}
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,7 @@ class DaskRunner(Runner):
 
     def __init__(self, client: Any) -> None:
         self.client = client
+        client.register_worker_callbacks(setup=tune_malloc)
         self.dashboard_link = getattr(client, "dashboard_link", None)
         workers = client.scheduler_info().get("workers", {})
         self.has_gpu_workers = any(
@@ -209,6 +214,24 @@ class DaskRunner(Runner):
             for rank, w in enumerate(chosen)
         ]
         return self.client.gather(futures)
+
+
+def tune_malloc() -> bool:
+    """Set MALLOC_SETTINGS in this process (glibc only); True when applied.
+
+    Why: Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also pins glibc's
+    mmap threshold at 128 KiB, so every larger array (a periodogram, nifty-ls's buffers) is
+    mapped, faulted page by page and unmapped on every call: a nifty-ls call cost 1.5-2.2x the
+    CPU time in a worker (docs/performance.md). The same values given as environment variables
+    through ``distributed.nanny.pre-spawn-environ`` reached the worker's environment but left
+    the faults in place in our measurement; mallopt inside the worker removes them, and a
+    worker setup callback reaches local, Slurm, Kubernetes and restarted workers alike.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    return all(libc.mallopt(param, value) == 1 for param, value in MALLOC_SETTINGS.items())
 
 
 def free_port() -> int:

@@ -19,6 +19,19 @@ import pyarrow.compute as pc
 
 _KEY_BITS = 64
 _MAX_ORDER = 40
+# A small input is still split into about this many partitions (so every worker of a small
+# cluster gets work from the first source), but none cheaper than MIN_PARTITION_EPOCHS (a few
+# hundred ms of work, against a task's fixed cost of a few ms).
+MIN_PARTITIONS = 16
+MIN_PARTITION_EPOCHS = 5_000
+
+
+def partition_bound(total_cost: int, max_cost: int) -> int:
+    """The cost bound of a plan: ``max_cost``, lowered for a small input so that it splits into
+    about MIN_PARTITIONS partitions. It depends on the input alone, never on the number of
+    workers, so any number of workers writes the same catalog."""
+    share = -(-int(total_cost) // MIN_PARTITIONS)
+    return min(max_cost, max(MIN_PARTITION_EPOCHS, share))
 
 
 def source_keys(ids: pa.Array | np.ndarray | list) -> np.ndarray:

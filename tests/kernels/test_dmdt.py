@@ -122,3 +122,66 @@ def test_too_few_points():
     assert (res.status == KernelStatus.TOO_FEW_POINTS).all()
     assert (res.images == 0).all() and (res.n_pairs == 0).all()
     assert (freedman_diaconis_bins(lcs).status == KernelStatus.TOO_FEW_POINTS).all()
+
+
+def _splitmix_pairs(t, m, n_draw, seed):
+    """The seeded pair sample of the kernel, redrawn in Python (SplitMix64)."""
+    mask = (1 << 64) - 1
+    state = seed
+    dm, dt = [], []
+
+    def draw():
+        nonlocal state
+        state = (state + 0x9E3779B97F4A7C15) & mask
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        return z ^ (z >> 31)
+
+    while len(dm) < n_draw:
+        i = int((draw() >> 11) * (1.0 / 9007199254740992.0) * t.size)
+        j = int((draw() >> 11) * (1.0 / 9007199254740992.0) * t.size)
+        i, j = min(i, j), max(i, j)
+        if t[j] > t[i]:
+            dm.append(m[j] - m[i])
+            dt.append(t[j] - t[i])
+    return np.array(dm), np.array(dt)
+
+
+def _random_lcs(rng, sizes):
+    """Sorted random times with repeats and gaps; magnitudes with outliers beyond the edges."""
+    segments = []
+    for n in sizes:
+        t = np.sort(np.round(rng.uniform(0, rng.choice([0.5, 50, 5000]), n), 3))
+        m = 12 + rng.normal(0, rng.choice([0.05, 1.0, 4.0]), n)
+        segments.append((t, m, np.full(n, 0.01)))
+    return LightCurves.from_segments(segments)
+
+
+@pytest.mark.parametrize("bins", ["mahabal", "bassi", "narrow"])
+def test_random_curves_equal_numpy_histogram2d(bins):
+    """All-pairs counts on random curves, for published, equal-width and odd edges."""
+    edges = {
+        "mahabal": (MAHABAL_DM_EDGES, MAHABAL_DT_EDGES),
+        "bassi": BASSI_BINS,
+        "narrow": (np.array([-3.0, -1e-9, 0.0, 1e-9, 2.0]), np.array([-1.0, 1e-3, 0.1, 7.0])),
+    }[bins]
+    lcs = _random_lcs(np.random.default_rng(5), [2, 3, 40, 300, 700])
+    res = dmdt_histograms(lcs, *edges, normalization="counts")
+    for s in range(lcs.n_segments):
+        dm, dt = _pairs(*lcs.segment(s)[:2])
+        np.testing.assert_array_equal(res.images[s], np.histogram2d(dm, dt, bins=edges)[0])
+
+
+@pytest.mark.parametrize("bins", ["mahabal", "bassi"])
+def test_sampled_pairs_equal_numpy_histogram2d(bins):
+    """The seeded sample histogrammed equals numpy.histogram2d of the same pairs."""
+    edges = (MAHABAL_DM_EDGES, MAHABAL_DT_EDGES) if bins == "mahabal" else BASSI_BINS
+    lcs = _random_lcs(np.random.default_rng(9), [200, 400])
+    res = dmdt_histograms(lcs, *edges, normalization="counts", max_pairs=5000, seed=[3, 11])
+    assert res.sampled.all()
+    for s, seed in enumerate([3, 11]):
+        dm, dt = _splitmix_pairs(*lcs.segment(s)[:2], 5000, seed)
+        ref, dm_edges, dt_edges = np.histogram2d(dm, dt, bins=edges)
+        np.testing.assert_array_equal(res.images[s], ref)
+        np.testing.assert_array_equal(res.dt_range[s], dt_edges[[0, -1]])

@@ -25,7 +25,7 @@ from vsbatch.errors import InputError, UsageError
 from vsbatch.io.catalog import Manifest, write_json_atomic
 from vsbatch.io.hats import HATS, HIVE, PixelTree, spatial_layout
 from vsbatch.io.inputs import InputSpec, ReadUnit, UnitSummary, read_units, summarize_unit
-from vsbatch.partitioning import PartitionTree, source_keys
+from vsbatch.partitioning import PartitionTree, partition_bound, source_keys
 from vsbatch.pipeline.progress import Progress
 from vsbatch.schema import position_columns
 from vsbatch.stages.models import ModelRef
@@ -190,7 +190,8 @@ def plan_light_curves(
                  "recomputed", previous.carried_columns, carried)  # fmt: skip
     layout = spatial_layout(carried)
     keys, costs = _source_costs(counts, layout)
-    tree = _light_curve_tree(spec, layout, keys, costs, config.partition_epochs, previous)
+    bound = partition_bound(int(costs.sum()), config.partition_epochs)
+    tree = _light_curve_tree(spec, layout, keys, costs, bound, previous)
     schema = summaries[0].schema
     return new_plan(
         config, models, tree, keys, costs,
