@@ -6,9 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from vsbatch.kernels import LightCurves
+from vsbatch.training.injection import make_nnfap_training_set
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).parent.parent
@@ -50,3 +53,14 @@ def ogle_rrab() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="session")
+def asas_table() -> pa.Table:
+    """12 real ASAS I light curves (long format) as cadences and (mag, err) pairs."""
+    return pq.read_table(FIXTURES / "asas_i_12.parquet")
+
+
+@pytest.fixture(scope="session")
+def small_training_set(asas_table: pa.Table) -> pa.Table:
+    return make_nnfap_training_set(asas_table, 60, seed=7, aperiodic_fold="random")

@@ -1,4 +1,4 @@
-"""Option values are validated before any work (issue 20 item 11): a bad value is exit 2 naming
+"""Option values are validated before any work: a bad value is exit 2 naming
 the option, never a run where every light curve fails with exit 0."""
 
 from __future__ import annotations

@@ -1,5 +1,4 @@
-"""``vsbatch.query``: safe mode for SQL from other users, and errors without tracebacks
-(issue 20 items 7 and 15)."""
+"""``vsbatch.query``: safe mode for SQL from other users, and errors without tracebacks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Input folders lose nothing silently (issue 20 item 13): hidden Parquet files are reported,
+"""Input folders lose nothing silently: hidden Parquet files are reported,
 and an entry that is not a regular file is a failure record under ``--keep-going``."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The commit is one switch and the output has one writer (issue 20 items 6, 7 and 8): every
+"""The commit is one switch and the output has one writer: every
 file a manifest points to carries its run id, the previous commit's files stay while a query
 reads them, and a second run on the same output is refused naming the holder."""
 

@@ -1,5 +1,5 @@
 """A partition whose task crashed (a lost worker under ``--keep-going``) is recomputed by the
-next ``--update`` (issue 20 item 2): its light curves did nothing wrong."""
+next ``--update``: its light curves did nothing wrong."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``--update`` and ``--resume`` compare content, not sizes (issue 20 items 3 and 4)."""
+"""``--update`` and ``--resume`` compare content, not sizes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""An output inside its input folder is refused before any work (issue 20 item 13): a rerun
+"""An output inside its input folder is refused before any work: a rerun
 would read the catalog's own files as light curves."""
 
 from __future__ import annotations

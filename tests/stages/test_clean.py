@@ -1,4 +1,4 @@
-"""The row policy drops values no statistic can use (issue 20 item 14): a mag_err of 1e300 or
+"""The row policy drops values no statistic can use: a mag_err of 1e300 or
 1e-300 and a mag of 1e300 are counted drops, never ZeroDivisionError records, a row with
 ``n_obs = -1`` or ``mag_std = inf``."""
 

@@ -1,4 +1,4 @@
-"""Every ``--model`` is checked fully before the first task (issue 20 item 12): a model the
+"""Every ``--model`` is checked fully before the first task: a model the
 workers would refuse stops the run with exit 2 and nothing written, instead of exit 0 with
 every light curve a model failure."""
 
@@ -73,7 +73,7 @@ def _symlinked(folder: Path) -> str:
 
 
 def _unknown_kind(folder: Path) -> str:
-    _edit_card(folder, kind="bogus")  # issue 20 item 10: refused only after the work
+    _edit_card(folder, kind="bogus")  # was refused only after the work
     return "cannot build the card's architecture"
 
 

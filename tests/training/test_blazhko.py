@@ -1,4 +1,4 @@
-"""Blazhko ResNet-34 (issue 6): generator invariants, the unmodified network, a real training
+"""Blazhko ResNet-34: generator invariants, the unmodified network, a real training
 run on tiny images, the artifact round trip and inference inside a 2-worker run."""
 
 from __future__ import annotations

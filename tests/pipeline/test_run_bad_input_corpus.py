@@ -1,4 +1,4 @@
-"""Bad-input corpus (issue 8), beyond tests/test_bad_inputs.py: schema, values, sizes and files.
+"""Bad-input corpus, beyond tests/pipeline/test_run_bad_inputs.py: schema, values, sizes and files.
 
 Each case stops with exit code 2 and one message naming the file and the column, or ends in
 the catalog / failures table with every input (source, band) accounted for. Runs use the real

@@ -1,4 +1,4 @@
-"""Checkpoint and resume of the shared training loop (issue 6): a run stopped after some epochs
+"""Checkpoint and resume of the shared training loop: a run stopped after some epochs
 and resumed gives the weights of the uninterrupted run, and checkpoints never unpickle."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Variable-type classifiers (issue 5): representations against slow NumPy references, layer
+"""Variable-type classifiers: representations against slow NumPy references, layer
 shapes and parameter counts, multi-class metrics, tiny real training runs, artifact round
 trips, the shipped references, inference inside a 2-worker run and the catalogue route."""
 

@@ -1,4 +1,4 @@
-"""The NN-FAP periodogram (seeds/003 Sect. 6): NN-FAP over a frequency grid of one curve."""
+"""The NN-FAP periodogram (Miller et al., Sect. 6): NN-FAP over a frequency grid of one curve."""
 
 from __future__ import annotations
 

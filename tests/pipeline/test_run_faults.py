@@ -1,4 +1,4 @@
-"""Faults with real processes (issue 8): a Dask worker SIGKILLed mid-run, the output filesystem
+"""Faults with real processes: a Dask worker SIGKILLed mid-run, the output filesystem
 full mid-run (a small tmpfs), a corrupt input under ``--keep-going`` on a 2-worker cluster.
 
 Runs go through the real CLI in a subprocess; the reference catalogs come from clean in-process

@@ -2,7 +2,7 @@
 
 The shipped fixture ``tests/fixtures/asas_i_30_hats`` is a HATS catalog of 30 real ASAS
 I-band light curves from the bundled sample, nested with ZTF-style sub-column names; rebuild it
-with ``python -m tests.test_hats`` (see ``tests/fixtures/ORIGIN.md``).
+with ``python -m tests.io.test_hats`` (see ``tests/fixtures/ORIGIN.md``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Declared roots: a job file cannot make vsbatch read or write outside them (issue 8)."""
+"""Declared roots: a job file cannot make vsbatch read or write outside them."""
 
 from __future__ import annotations
 

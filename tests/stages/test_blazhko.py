@@ -1,4 +1,4 @@
-"""``vsbatch run --model blazhko`` options and the candidates figure (issue 6), on real light
+"""``vsbatch run --model blazhko`` options and the candidates figure, on real light
 curves: two OGLE bulge RRab and three ASAS I stars with a per-source ``vartype`` column the
 model card does not name."""
 

@@ -1,9 +1,9 @@
 """``vsbatch report`` and ``vsbatch inspect`` on catalogs made by the real pipeline from shipped
 real light curves (nothing mocked), plus a synthetic many-partition catalog for scale.
 
-``python -m tests.test_report --rows 1000000`` builds a synthetic catalog of that many rows and
-measures ``report`` on it (wall time and peak RSS in a fresh process); the numbers are quoted in
-the README, not asserted here.
+``python -m tests.report.test_report --rows 1000000`` builds a synthetic catalog of that many
+rows and measures ``report`` on it (wall time and peak RSS in a fresh process); the numbers are
+quoted in docs/pictures.md, not asserted here.
 """
 
 from __future__ import annotations

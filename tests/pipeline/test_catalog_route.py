@@ -61,7 +61,7 @@ def tiny_model(ogle3_rows: pd.DataFrame, tmp_path_factory: pytest.TempPathFactor
         representation=representation_for(ClassifierConfig(kind=CATALOG_KIND, n_points=90)),
         class_names=classes,
         training_data={"fingerprint": "random initialisation"},
-        command="tests/models/test_catalog_classifier.py",
+        command="tests/pipeline/test_catalog_route.py",
     )
     return path
 
