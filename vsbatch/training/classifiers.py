@@ -165,19 +165,12 @@ _SETTINGS = {
 
 def config_from_request(request: TrainRequest) -> ClassifierConfig:
     """The training configuration of ``vsbatch train`` (flags plus ``--set`` settings)."""
-    unknown = set(request.params) - set(_SETTINGS)
-    if unknown:
-        raise UsageError(
-            f"unknown {request.kind} settings {sorted(unknown)}; known: {sorted(_SETTINGS)}"
-        )
     values: dict = {"kind": request.kind, "seed": request.seed, "folds": request.folds}
     if request.epochs:
         values["epochs"] = request.epochs
     if request.batch_size:
         values["batch_size"] = request.batch_size
-    for key, text in request.params.items():
-        name, cast = _SETTINGS[key]
-        values[name] = cast(text)
+    values.update(request.settings(request.kind, _SETTINGS))
     cfg = ClassifierConfig(**values)
     if cfg.folds and cfg.folds < 3:
         raise UsageError("--folds needs at least 3 (test, validation and training folds)")

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vsbatch.errors import UsageError
+
 
 class _Settings:
     """``--set key=value`` settings of a request (its ``params``)."""
@@ -15,7 +17,22 @@ class _Settings:
 
     def param(self, key: str, default: object, cast: Callable = str) -> object:
         """A ``--set`` value converted with ``cast``, or ``default`` when not given."""
-        return cast(self.params[key]) if key in self.params else default
+        return _cast(key, self.params[key], cast) if key in self.params else default
+
+    def settings(self, kind: str, table: dict[str, tuple[str, Callable]]) -> dict[str, object]:
+        """Every ``--set`` value as ``{field: value}`` through ``table`` (``key -> (field,
+        cast)``): an unknown key or a value its cast refuses is the user's mistake (exit 2)."""
+        unknown = set(self.params) - set(table)
+        if unknown:
+            raise UsageError(f"unknown {kind} settings {sorted(unknown)}; known: {sorted(table)}")
+        return {table[k][0]: _cast(k, text, table[k][1]) for k, text in self.params.items()}
+
+
+def _cast(key: str, text: str, cast: Callable) -> object:
+    try:
+        return cast(text)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"--set {key}={text}: {exc}") from exc
 
 
 @dataclass(frozen=True)

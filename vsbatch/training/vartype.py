@@ -97,13 +97,8 @@ _SETTINGS = {
 
 def config_from_request(request: TrainRequest) -> VartypeConfig:
     """The configuration of ``vsbatch train vartype`` (flags plus ``--set`` settings)."""
-    unknown = set(request.params) - set(_SETTINGS)
-    if unknown:
-        raise UsageError(f"unknown vartype settings {sorted(unknown)}; known: {sorted(_SETTINGS)}")
     values: dict = {"seed": request.seed, "folds": request.folds}
-    for key, text in request.params.items():
-        name, cast = _SETTINGS[key]
-        values[name] = cast(text)
+    values.update(request.settings("vartype", _SETTINGS))
     cfg = VartypeConfig(**values)
     if cfg.folds and cfg.folds < 3:
         raise UsageError("--folds needs at least 3 (test, validation and training folds)")
