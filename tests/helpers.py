@@ -27,7 +27,7 @@ def write_long(path: Path, rows: dict[str, list]) -> Path:
     return path
 
 
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:  # noqa: ANN001 - pytest fixture
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
     """Run the real CLI in-process; returns (exit code, stdout, stderr)."""
     code = main([str(a) for a in args])
     out = capsys.readouterr()

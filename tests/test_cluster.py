@@ -7,6 +7,7 @@ import platform
 import shutil
 import subprocess
 from pathlib import Path
+from typing import ClassVar
 
 import pandas as pd
 import pytest
@@ -285,7 +286,7 @@ def test_every_dask_runner_tunes_malloc_on_its_workers() -> None:
     """The setup callback reaches current and future workers; mallopt applies on glibc."""
 
     class Client:
-        callbacks: list = []
+        callbacks: ClassVar[list] = []
 
         def register_worker_callbacks(self, setup):
             self.callbacks.append(setup)

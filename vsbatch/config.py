@@ -92,8 +92,8 @@ def mappable_columns() -> tuple[str, ...]:
     per-source columns."""
     pos = position_columns()
     names = [c.name for c in input_columns()] + [nested_column_name()]
-    return tuple(dict.fromkeys(names + [pos.ra, pos.dec, pos.spatial_index,
-                                        *renamed_on_output()]))  # fmt: skip
+    extra = [pos.ra, pos.dec, pos.spatial_index, *renamed_on_output()]
+    return tuple(dict.fromkeys([*names, *extra]))
 
 
 def parse_stages(text: str) -> tuple[str, ...]:

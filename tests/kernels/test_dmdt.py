@@ -182,6 +182,6 @@ def test_sampled_pairs_equal_numpy_histogram2d(bins):
     assert res.sampled.all()
     for s, seed in enumerate([3, 11]):
         dm, dt = _splitmix_pairs(*lcs.segment(s)[:2], 5000, seed)
-        ref, dm_edges, dt_edges = np.histogram2d(dm, dt, bins=edges)
+        ref, _dm_edges, dt_edges = np.histogram2d(dm, dt, bins=edges)
         np.testing.assert_array_equal(res.images[s], ref)
         np.testing.assert_array_equal(res.dt_range[s], dt_edges[[0, -1]])

@@ -99,7 +99,7 @@ def test_spectrum_by_nufft_only_above_the_break_even():
 
 
 def test_injected_blazhko_modulation_is_bl(star):
-    t, e, f0, amp, _ = star
+    t, _e, f0, amp, _ = star
     segments = [_synthetic(star, 1, am=0.1, pm=0.1), _synthetic(star, 2, am=0.05)]
     res = blazhko_analysis(LightCurves.from_segments(segments), f0)
     span = np.ptp(t)

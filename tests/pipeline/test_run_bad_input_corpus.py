@@ -10,8 +10,10 @@ a product bug; the owner removes the mark with the fix.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
+import operator
 import os
 import re
 import threading
@@ -65,7 +67,7 @@ def lc(sid: str = "a", n: int = N, t0: float = 0.0) -> dict[str, list]:
 
 
 def concat(*parts: dict[str, list]) -> dict[str, list]:
-    return {k: sum((p[k] for p in parts), []) for k in parts[0]}
+    return {k: functools.reduce(operator.iadd, (p[k] for p in parts), []) for k in parts[0]}
 
 
 def frame(*tables: dict[str, list] | pa.Table) -> pd.DataFrame:
@@ -76,14 +78,14 @@ def frame(*tables: dict[str, list] | pa.Table) -> pd.DataFrame:
     )
 
 
-def run_ok(capsys, src: Path | str, out: Path, *extra: str) -> str:  # noqa: ANN001
+def run_ok(capsys, src: Path | str, out: Path, *extra: str) -> str:
     """Run to completion (exit 0); returns stderr."""
     code, _, err = run_cli(capsys, "run", src, "-o", out, "--no-cluster", *(extra or STATS))
     assert code == 0, err
     return err
 
 
-def run_bad(capsys, src: Path | str, out: Path, *extra: str) -> str:  # noqa: ANN001
+def run_bad(capsys, src: Path | str, out: Path, *extra: str) -> str:
     """Run that must stop before any work with exit 2 and commit nothing; returns stderr."""
     code, _, err = run_cli(capsys, "run", src, "-o", out, "--no-cluster", *STATS, *extra)
     assert code == 2, err
@@ -101,7 +103,7 @@ def failures(out: Path) -> list[dict]:
     return open_catalog(out).failures().to_pylist()
 
 
-def run_with_deadline(  # noqa: ANN001 - pytest fixture
+def run_with_deadline(
     capsys, args: list[str], fifo: Path, seconds: float = 3.0
 ) -> tuple[int | None, str, bool]:
     """The CLI in a thread; if it is still running after ``seconds`` (blocked opening the FIFO),

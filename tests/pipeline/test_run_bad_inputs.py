@@ -30,15 +30,15 @@ def good(sid: str = "a", n: int = 10) -> dict[str, list]:
 STATS_ONLY = ("--stages", "stats")  # these cases are about input handling, not the kernels
 
 
-def run_ok(capsys, tmp_path: Path, src: Path, *extra: str) -> tuple[Path, str]:  # noqa: ANN001
+def run_ok(capsys, tmp_path: Path, src: Path, *extra: str) -> tuple[Path, str]:
     out = tmp_path / "cat"
     extra = extra or STATS_ONLY
-    code, stdout, stderr = run_cli(capsys, "run", src, "-o", out, "--no-cluster", *extra)
+    code, _stdout, stderr = run_cli(capsys, "run", src, "-o", out, "--no-cluster", *extra)
     assert code == 0, stderr
     return out, stderr
 
 
-def run_bad(capsys, src: Path | str, tmp_path: Path, *extra: str) -> str:  # noqa: ANN001
+def run_bad(capsys, src: Path | str, tmp_path: Path, *extra: str) -> str:
     out = tmp_path / "cat"
     code, _, stderr = run_cli(capsys, "run", src, "-o", out, "--no-cluster", *STATS_ONLY, *extra)
     assert code == 2, stderr

@@ -277,7 +277,7 @@ def test_run_hash_follows_declared_output_columns_but_not_their_prose(monkeypatc
 
     real = {n: copy.deepcopy(schema._load(n)) for n in ("catalog", "failures", "models")}
 
-    def digest_with(edit) -> str:  # noqa: ANN001 - a function editing the declarations
+    def digest_with(edit) -> str:
         changed = copy.deepcopy(real)
         edit(changed)
         monkeypatch.setattr(schema, "_load", lambda name: changed[name])

@@ -187,7 +187,7 @@ def test_a_type_column_the_input_lacks_stops_the_run_before_any_work(
     mixed_input: Path, tmp_path: Path
 ) -> None:
     config = RunConfig(fmax=5.0, stages=STAGES, type_column="sptype")
-    with pytest.raises(UsageError, match="'sptype' is not a column of the input.*vartype"):
+    with pytest.raises(UsageError, match=r"'sptype' is not a column of the input.*vartype"):
         vsbatch.run(str(mixed_input), tmp_path / "cat", config, ClusterSpec(cluster="none"))
     assert not (tmp_path / "cat").exists()
 

@@ -145,7 +145,7 @@ def test_the_network_is_torchvision_resnet34_unmodified() -> None:
 
 @pytest.fixture(scope="module")
 def ogle_images(ogle_rrab: pd.DataFrame) -> np.ndarray:
-    keys, lcs = light_curves_from_long(ogle_rrab)
+    _keys, lcs = light_curves_from_long(ogle_rrab)
     period = ogle_rrab.groupby("source_id").period.first().to_numpy()
     return as_uint8(phased_images(lcs, period, ImageSpec(size=32)).images)
 

@@ -71,7 +71,7 @@ def test_ddp_on_two_dask_workers_equals_one_process(training_file: Path, tmp_pat
 
 @pytest.mark.slow
 def test_train_and_evaluate_commands(training_file: Path, tmp_path: Path, capsys) -> None:
-    code, out, err = run_cli(
+    code, _, err = run_cli(
         capsys, "train", "nnfap", "--data", training_file, "-o", tmp_path / "m", "--epochs", 2,
         "--batch-size", 32, "--set", "hidden=8", "--set", "layers=1", "--set", "phase_shifts=2",
         "--device", "cpu", "--cluster", "local", "--name", "nnfap-cli",
@@ -80,7 +80,7 @@ def test_train_and_evaluate_commands(training_file: Path, tmp_path: Path, capsys
     art = load_artifact(tmp_path / "m")
     assert art.card["name"] == "nnfap-cli" and art.card["architecture"]["hidden"] == 8
     assert art.card["command"].startswith("vsbatch train nnfap")
-    code, out, err = run_cli(
+    code, _, err = run_cli(
         capsys, "evaluate", tmp_path / "m", "--data", training_file, "-o", tmp_path / "ev",
         "--group-column", "kind", "--set", "maximum_frequency=5",
     )  # fmt: skip
@@ -88,6 +88,6 @@ def test_train_and_evaluate_commands(training_file: Path, tmp_path: Path, capsys
     report = json.loads((tmp_path / "ev" / "nnfap_eval.json").read_text())
     assert report["n_curves"] == 60 and 0 <= report["nnfap"]["AUC"] <= 1
     assert (tmp_path / "ev" / "nnfap_roc.png").stat().st_size > 1000
-    code, out, err = run_cli(capsys, "train", "nnfap", "--data", training_file, "-o",
+    code, _out, err = run_cli(capsys, "train", "nnfap", "--data", training_file, "-o",
                              tmp_path / "x", "--set", "hiden=8")  # fmt: skip
     assert code == 2 and "hiden" in err

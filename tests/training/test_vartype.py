@@ -79,7 +79,7 @@ def test_text_artifact_round_trip_and_pickle_refused(tiny_vartype: Path, tmp_pat
         card = json.loads((copy / "model_card.json").read_text())
         card["weights_sha256"] = card["weights_files"][0]["sha256"] = sha256_file(weights)
         (copy / "model_card.json").write_text(json.dumps(card))  # the attacker fixed the card
-        with pytest.raises(ArtifactError, match="not a plain-text model|does not load"):
+        with pytest.raises(ArtifactError, match=r"not a plain-text model|does not load"):
             load_artifact(copy)
         assert not marker.exists()
 
@@ -90,7 +90,7 @@ class _Evil:
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def __reduce__(self):  # noqa: ANN204
+    def __reduce__(self):
         return (Path.touch, (Path(self.path),))
 
 

@@ -339,7 +339,7 @@ class Catalog:
             return pa.table({})
         return self.dataset().to_table(columns=columns)
 
-    def to_pandas(self, columns: list[str] | None = None):  # noqa: ANN201 - pandas is optional
+    def to_pandas(self, columns: list[str] | None = None):
         return self.to_table(columns).to_pandas()
 
     def failures(self) -> pa.Table:

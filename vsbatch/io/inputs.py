@@ -72,7 +72,7 @@ class InputSpec:
     files: tuple[str, ...]
     filesystem: pafs.FileSystem = field(compare=False, repr=False)
     renames: dict[str, str] = field(default_factory=dict)  # file column -> canonical name
-    source_id_type: pa.DataType = pa.string()
+    source_id_type: pa.DataType = field(default_factory=pa.string)
     has_band: bool = False
     extra_columns: tuple[str, ...] = ()  # per-source candidates, as named in the file
     ignored_fields: tuple[str, ...] = ()

@@ -9,6 +9,7 @@ on a cluster with a shared filesystem.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ def write_pieces(
     bounds = np.flatnonzero(np.r_[True, leaf[1:] != leaf[:-1], True])
     written = {}
     names = tree.names
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+    for lo, hi in itertools.pairwise(bounds):
         part = names[leaf[lo]]
         rows = table.slice(lo, hi - lo)
         path = staging / SHUFFLE_DIR / part / f"u{unit:06d}.arrow"

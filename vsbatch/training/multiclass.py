@@ -40,7 +40,7 @@ def multiclass_metrics(y_true: np.ndarray, proba: np.ndarray, class_names: list[
     present = support > 0
     normalised = np.divide(cm, support[:, None], out=np.zeros((k, k)), where=support[:, None] > 0)
     return {
-        "n": int(len(y_true)),
+        "n": len(y_true),
         "accuracy": float(tp.sum() / max(len(y_true), 1)) if len(y_true) else float("nan"),
         "macro_precision": _macro(precision, present),
         "macro_recall": _macro(recall, present),
