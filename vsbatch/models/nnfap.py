@@ -117,6 +117,13 @@ class NnfapPrediction:
         """Failure text of each light curve (``"ok"`` where scored)."""
         return [STATUS_REASONS[KernelStatus(int(s))] for s in self.status]
 
+    @property
+    def catalog_fap(self) -> np.ndarray:
+        """The FAP users read: the network's, but 1 where the fold samples (an alias of) fewer
+        than two cycles, since no fold judge can tell one cycle of a transient from a period
+        (Miller et al. Sect. 3.2); NaN stays NaN."""
+        return np.where(self.few_cycles & np.isfinite(self.fap), 1.0, self.fap)
+
 
 def predict_nnfap(
     artifact: Artifact,
@@ -135,7 +142,8 @@ def predict_nnfap(
     always matches training. ``phase_shifts > 0`` averages P(periodic) over that many seeded
     random phase shifts (test-time augmentation; the paper uses one fold). ``few_cycles``
     marks folds NN-FAP cannot judge (fewer than two cycles, or an alias of such a fold; see
-    :func:`vsbatch.represent.nnfap.fold_cycles`): the FAP is still returned, flag them downstream.
+    :func:`vsbatch.represent.nnfap.fold_cycles`): ``fap`` is the network's, ``catalog_fap`` is 1
+    there.
     """
     scores = _scores(artifact, lcs, frequency, batch_size, device, phase_shifts, seed)
     cycles = fold_cycles(lcs, frequency)
