@@ -98,3 +98,9 @@ def test_a_training_step_on_the_realistic_negatives(realistic, tmp_path):
     assert set(KINDS) <= set(kinds) and kinds["microlensing"] == 6
     assert np.isfinite(art.card["metrics"]["val_loss"])
     assert len(art.card["training_curve"]) == 1
+    # fine-tuning starts from those weights and says so in the card
+    tuned = train_nnfap(realistic, tmp_path / "t", seed=2, epochs=1, batch_size=32, hidden=8,
+                        layers=1, phase_shifts=1, device="cpu", log=None,
+                        init=str(art.path))  # fmt: skip
+    assert tuned.card["initial_weights"] == art.version_tag
+    assert tuned.card["training_curve"][0]["val_loss"] != art.card["training_curve"][0]["val_loss"]
