@@ -231,7 +231,7 @@ def candidate_frequencies(
     alias = peaks[:, :, None] * terms[:, 0] + terms[:, 1]
     inside = (alias >= grid.minimum_frequency[:, None, None]) & (
         alias <= grid.maximum_frequency[:, None, None])  # fmt: skip
-    alias = np.where(inside, alias, np.nan).reshape(len(peaks), -1)
+    alias = np.where(inside, alias, np.nan).reshape(len(peaks), peaks.shape[1] * len(terms))
     return np.concatenate([peaks, alias], axis=1)
 
 
