@@ -1,4 +1,9 @@
-"""How the shipped reference artifact ``vsbatch/models/reference/nnfap`` was made.
+"""The NN-FAP reference recipe: training table, real and synthetic evaluation.
+
+The shipped artifact ``vsbatch/models/reference/nnfap`` (v1) was made with OGLE bulge RRab
+cadences in place of MACHO and the paper's negatives only (git history before issue 18);
+this recipe with the new negatives made the v2 model of ``docs/nnfap.md``, which is not
+shipped (it calls real RR Lyrae aperiodic too often).
 
 Cadences (time stamps, real (mag, err) pairs and each window's median magnitude only; no real
 light-curve shape reaches the curves):

@@ -342,8 +342,11 @@ def train_nnfap(
         command=command or " ".join(shlex.quote(a) for a in sys.argv),
         metrics=_validation_metrics(model, split.validation, fitted),
         training_curve=fitted.curve,
-        extra={**_card_extra(model, cfg, str(dev), world), **(card_extra or {}),
-               **({"initial_weights": load_artifact(init).version_tag} if init else {})},
+        extra={
+            **_card_extra(model, cfg, str(dev), world),
+            **(card_extra or {}),
+            **({"initial_weights": load_artifact(init).version_tag} if init else {}),
+        },
     )
 
 
