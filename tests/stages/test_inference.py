@@ -40,7 +40,9 @@ def test_model_columns_from_a_two_worker_run(tiny_model: Path, tmp_path: Path) -
     assert cat.nnfap_few_cycles[cat.nnfap_fap.isna()].isna().all()
     scored = cat.nnfap_fap.notna()
     assert scored.sum() >= 10
-    np.testing.assert_allclose(cat.nnfap_fap[scored] + cat.nnfap_p_periodic[scored], 1.0)
+    judged = scored & ~cat.nnfap_few_cycles.fillna(False).astype(bool)
+    np.testing.assert_allclose(cat.nnfap_fap[judged] + cat.nnfap_p_periodic[judged], 1.0)
+    assert (cat.nnfap_fap[scored & ~judged] == 1.0).all()
     manifest = open_catalog(summary.catalog).manifest
     (model,) = manifest.models
     assert model["name"] == "nnfap" and cat.nnfap_version.iloc[0].startswith("nnfap ")

@@ -11,6 +11,7 @@ without the cancellation of ``1 - p`` when p is close to 1. The paper found the 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -117,6 +118,13 @@ class NnfapPrediction:
         """Failure text of each light curve (``"ok"`` where scored)."""
         return [STATUS_REASONS[KernelStatus(int(s))] for s in self.status]
 
+    @property
+    def catalog_fap(self) -> np.ndarray:
+        """The FAP users read: the network's, but 1 where the fold samples (an alias of) fewer
+        than two cycles, since no fold judge can tell one cycle of a transient from a period
+        (Miller et al. Sect. 3.2); NaN stays NaN."""
+        return np.where(self.few_cycles & np.isfinite(self.fap), 1.0, self.fap)
+
 
 def predict_nnfap(
     artifact: Artifact,
@@ -135,7 +143,8 @@ def predict_nnfap(
     always matches training. ``phase_shifts > 0`` averages P(periodic) over that many seeded
     random phase shifts (test-time augmentation; the paper uses one fold). ``few_cycles``
     marks folds NN-FAP cannot judge (fewer than two cycles, or an alias of such a fold; see
-    :func:`vsbatch.represent.nnfap.fold_cycles`): the FAP is still returned, flag them downstream.
+    :func:`vsbatch.represent.nnfap.fold_cycles`): ``fap`` is the network's, ``catalog_fap`` is 1
+    there.
     """
     scores = _scores(artifact, lcs, frequency, batch_size, device, phase_shifts, seed)
     cycles = fold_cycles(lcs, frequency)
@@ -196,3 +205,76 @@ def nnfap_periodogram(
         copies = lcs.take(np.zeros(chunk.size, dtype=np.int64))
         fap[lo : lo + chunk.size] = _scores(artifact, copies, chunk, batch_size, device).fap
     return NnfapPeriodogram(frequency, fap)
+
+
+YEAR = 365.25  # days: the yearly alias is f +/- 1/YEAR
+ALIAS_TERMS = ((1.0, 1.0), (1.0, -1.0), (1.0, 1.0 / YEAR), (1.0, -1.0 / YEAR), (2.0, 0.0),
+               (0.5, 0.0))  # fmt: skip
+"""(factor, shift): the aliases ``factor * f + shift`` of a candidate (1 c/d, yearly, 2f, f/2)."""
+
+
+def candidate_frequencies(
+    lcs: LightCurves, k: int = 64, *, aliases: bool = True, maximum_frequency: float = 25.0,
+    samples_per_peak: float = 5.0,
+) -> np.ndarray:  # fmt: skip
+    """(n, m) trial frequencies per light curve: its ``k`` highest GLS peaks on the period
+    stage's grid and, with ``aliases``, their 1 c/d, yearly, double and half aliases inside the
+    grid's range; NaN-padded. Why: the true period of a real star is nearly always one of
+    these, so NN-FAP need not score the whole grid."""
+    from vsbatch.kernels.periodogram import frequency_grid, gls_power, top_peaks
+
+    grid = frequency_grid(lcs, maximum_frequency=maximum_frequency,
+                          samples_per_peak=samples_per_peak)  # fmt: skip
+    peaks = top_peaks(gls_power(lcs, grid), k).frequency
+    if not aliases:
+        return peaks
+    terms = np.array(ALIAS_TERMS)
+    alias = peaks[:, :, None] * terms[:, 0] + terms[:, 1]
+    inside = (alias >= grid.minimum_frequency[:, None, None]) & (
+        alias <= grid.maximum_frequency[:, None, None])  # fmt: skip
+    alias = np.where(inside, alias, np.nan).reshape(len(peaks), peaks.shape[1] * len(terms))
+    return np.concatenate([peaks, alias], axis=1)
+
+
+@dataclass(frozen=True)
+class NnfapTopK:
+    """NN-FAP of every light curve at its GLS candidates (see :func:`nnfap_top_k`)."""
+
+    frequency: np.ndarray  # (n, m) c/d, NaN-padded
+    fap: np.ndarray  # (n, m) the network's NN-FAP (NaN where not scored)
+    few_cycles: np.ndarray  # (n, m) bool: the fold samples (an alias of) fewer than two cycles
+
+    def best(self, *, rule: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(frequency, NN-FAP) of the most periodic-looking candidate per light curve; with
+        ``rule`` few-cycle folds count as FAP 1 (the catalog's ``nnfap_fap``)."""
+        fap = np.where(self.few_cycles, 1.0, self.fap) if rule else self.fap
+        fap = np.where(np.isfinite(fap), fap, np.inf)
+        j = np.argmin(fap, axis=1)
+        rows = np.arange(len(j))
+        found = np.isfinite(fap[rows, j])
+        return (np.where(found, self.frequency[rows, j], np.nan),
+                np.where(found, fap[rows, j], np.nan))  # fmt: skip
+
+
+def nnfap_top_k(
+    artifact: Artifact, lcs: LightCurves, k: int = 64, *, aliases: bool = True,
+    maximum_frequency: float = 25.0, samples_per_peak: float = 5.0, batch_size: int = 4096,
+    device: str = "auto", max_epochs_per_batch: int = 4_000_000,
+) -> NnfapTopK:  # fmt: skip
+    """The NN-FAP periodogram at catalog speed: every light curve of ``lcs`` folded at its
+    :func:`candidate_frequencies` and scored in batches of many curves (at most
+    ``max_epochs_per_batch`` copied epochs each, so memory stays bounded)."""
+    freq = candidate_frequencies(lcs, k, aliases=aliases, maximum_frequency=maximum_frequency,
+                                 samples_per_peak=samples_per_peak)  # fmt: skip
+    seg, col = np.nonzero(np.isfinite(freq))
+    fap = np.full(freq.shape, np.nan)
+    few = np.zeros(freq.shape, dtype=bool)
+    epochs = lcs.counts[seg]
+    batch = (np.cumsum(epochs) - epochs) // max_epochs_per_batch
+    edges = np.r_[np.flatnonzero(np.diff(batch, prepend=-1) > 0), seg.size]
+    for lo, hi in itertools.pairwise(edges):
+        s, c = seg[lo:hi], col[lo:hi]
+        copies = lcs.take(s)
+        fap[s, c] = _scores(artifact, copies, freq[s, c], batch_size, device).fap
+        few[s, c] = fold_cycles(copies, freq[s, c]).few_cycles
+    return NnfapTopK(freq, fap, few)

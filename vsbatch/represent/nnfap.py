@@ -348,6 +348,8 @@ def _fold_cycles_kernel(time, offsets, frequency, cycles, steps, n_cycles, windo
         best = 0.0
         for j in range(steps):
             nu = f + cycles * (2.0 * j / (steps - 1) - 1.0) / span
+            if nu < cycles / span:
+                continue  # the window's main lobe: f - nu would be f itself, not a shorter fold
             c = 0.0
             si = 0.0
             for i in range(lo, hi):
@@ -364,9 +366,11 @@ class FoldCycles:
 
     ``n_cycles`` is baseline x frequency (the paper trusts NN-FAP from 2 up). ``alias_window``
     is the largest spectral-window power ``|mean exp(2 pi i nu t)|`` for ``nu`` within
-    ``MIN_CYCLES / T`` of the fold frequency: when it is high, the fold at ``f`` is an alias of
-    a fold with fewer than two cycles (e.g. ``f = 1 c/d + 1/T`` on a nightly cadence folds a
-    single event into one clean bump, exactly like ``f = 1/T``). ``few_cycles`` is
+    ``MIN_CYCLES / T`` of the fold frequency, leaving out ``nu < MIN_CYCLES / T`` (the window's
+    main lobe: a fold of 2-4 cycles is judged, not flagged): when it is high, the fold at
+    ``f`` is an alias of a fold with fewer than two cycles (e.g. ``f = 1 c/d + 1/T`` on a
+    nightly cadence folds a single event into one clean bump, exactly like ``f = 1/T``).
+    ``few_cycles`` is
     ``n_cycles < MIN_CYCLES`` or ``alias_window >= ALIAS_WINDOW_POWER``.
     """
 

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 
 def nnfap_columns(ctx: StageContext, ref: ModelRef, artifact: Artifact) -> dict[str, np.ndarray]:
-    """NN-FAP of every light curve folded at the run's ``fold_period``."""
+    """NN-FAP of every light curve folded at the run's ``fold_period``; 1 where the fold samples
+    (an alias of) fewer than two cycles, ``few_cycles`` saying why."""
     period, _ = fold_period(ctx)
     with np.errstate(divide="ignore", invalid="ignore"):
         frequency = 1.0 / period
@@ -27,7 +28,7 @@ def nnfap_columns(ctx: StageContext, ref: ModelRef, artifact: Artifact) -> dict[
     ctx.fail_status(pred.status, f"model:{ref.name}")
     scored = pred.status == KernelStatus.OK
     return {
-        f"{ref.prefix}_fap": pred.fap,
+        f"{ref.prefix}_fap": pred.catalog_fap,
         f"{ref.prefix}_p_periodic": pred.p_periodic,
         f"{ref.prefix}_few_cycles": np.where(scored, pred.few_cycles, None).astype(object),
         f"{ref.prefix}_version": version_tags(ctx, ref),

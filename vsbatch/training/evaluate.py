@@ -5,7 +5,9 @@ Both methods look at the same candidate: the best generalised Lomb-Scargle peak 
 NN-FAP verifies the fold at that period), unless ``fold`` names a period column (e.g. a
 catalog period) for NN-FAP. Scores for the ROC grow with periodicity: ``P(periodic) =
 1 - NN-FAP`` and ``-log10 FAP_Baluev``. Curves NN-FAP cannot score (too few points) are left
-out of both methods, so both AUCs are on exactly the same curves.
+out of both methods, so both AUCs are on exactly the same curves. ``nnfap`` scores the FAP the
+catalog's ``nnfap_fap`` holds (1 on few-cycle folds), ``nnfap_network`` the network alone;
+``groups`` compares the catalog's NN-FAP with the plain Baluev FAP.
 
 ``rules`` adds the paper's advice (Sect. 3.2: trust a fold only with at least two cycles) as a
 post-processing applied to both methods alike: ``paper_cycles`` sets FAP = 1 where baseline x
@@ -88,6 +90,7 @@ def evaluate_nnfap(
     pred = predict_nnfap(artifact, lcs, frequency, batch_size=batch_size, device=device)
     scored = pred.status == KernelStatus.OK
     p = np.where(scored, pred.p_periodic, np.nan)
+    p_catalog = np.where(scored, 1.0 - pred.catalog_fap, np.nan)
     baluev = np.where(scored, -search.log10_fap, np.nan)
     unscored = np.unique(np.array(pred.reasons())[~scored], return_counts=True)
     report = {
@@ -96,14 +99,15 @@ def evaluate_nnfap(
         "n_curves": int(lcs.n_segments),
         "n_scored": int(scored.sum()),
         "n_unscored": {r: int(c) for r, c in zip(*unscored, strict=True)},
-        "nnfap": evaluate_binary(y, p, threshold=NNFAP_THRESHOLD),
+        "nnfap": evaluate_binary(y, p_catalog, threshold=NNFAP_THRESHOLD),
+        "nnfap_network": evaluate_binary(y, p, threshold=NNFAP_THRESHOLD),
         "baluev": evaluate_binary(y, baluev, threshold=BALUEV_THRESHOLD),
         "rules": {
             key: _rule(y, p, baluev, few & scored, text, groups)
             for key, (few, text) in _cycle_rules(pred).items()
         },
         "thresholds": {"nnfap": "NN-FAP <= 0.5", "baluev": "FAP_Baluev < 1e-2"},
-        "groups": _groups(y, groups, p, baluev),
+        "groups": _groups(y, groups, p_catalog, baluev),
     }
     per_curve = pa.table(
         {
@@ -167,7 +171,8 @@ def _fold_columns(
         "n_cycles": pa.array(pred.n_cycles),
         "alias_window": pa.array(pred.alias_window),
         "few_cycles": pa.array(pred.few_cycles),
-        "nnfap_fap": pa.array(pred.fap),
+        "nnfap_fap": pa.array(pred.catalog_fap),
+        "nnfap_network_fap": pa.array(pred.fap),
         "nnfap_p_periodic": pa.array(pred.p_periodic),
         "log10_fap_baluev": pa.array(search.log10_fap),
         "status": pa.array(pred.status),
@@ -252,9 +257,9 @@ def plot_roc(report: dict, path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 5.5))
     alias = report["rules"]["alias_cycles"]
     for res, key, label, style, colour in (
-        (report, "nnfap", "NN-FAP", "-", "C0"),
+        (report, "nnfap_network", "NN-FAP network", "-", "C0"),
         (report, "baluev", "Baluev FAP", "-", "C1"),
-        (alias, "nnfap", "NN-FAP, few-cycle folds -> 1", "--", "C0"),
+        (report, "nnfap", "nnfap_fap (few-cycle folds -> 1)", "--", "C0"),
         (alias, "baluev", "Baluev, few-cycle folds -> 1", "--", "C1"),
     ):
         roc = res[key]["roc"]

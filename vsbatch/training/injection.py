@@ -29,14 +29,25 @@ like the periodic ones (the paper's "re-scaled to ensure a realistic amplitude")
 errors stay the real ones. Both kinds share the periodic curves' amplitude distribution, so the
 network cannot tell the classes apart by amplitude.
 
-Extension, not in the paper's generator (``aperiodic_kinds`` must ask for it): (c)
-``stochastic``: a damped random walk (Ornstein-Uhlenbeck red noise, timescale log-uniform in
-1 d .. baseline) sampled at the real epochs, scaled to the same amplitude distribution, with
-looked-up errors. The paper's abstract names stochastic variability and slow trends as what
-fools periodogram FAPs, and its real aperiodic training curves (rejected candidates, which we
-do not have) carried such variability; shuffled and inflated curves are white noise only, so
-a fold of red noise at its GLS peak (often a long period or its 1-day alias) is otherwise never
-shown to the network as aperiodic.
+Extensions, not in the paper's generator (``aperiodic_kinds`` must ask for them;
+``ASTROPHYSICAL_KINDS`` names them all): real aperiodic variables on the same real cadences
+and error laws, each folded at its own best GLS period like the periodic curves' fakes
+would be in production. The paper's abstract names stochastic variability and slow trends as
+what fools periodogram FAPs, and its real aperiodic training curves (rejected candidates,
+which we do not have) carried such variability; shuffled and inflated curves are white noise
+only, so without these a microlensing event or a supernova folded at its GLS peak (one clean
+bump) is never shown to the network as aperiodic.
+
+- ``stochastic``: a damped random walk (Ornstein-Uhlenbeck red noise, timescale log-uniform in
+  1 d .. baseline);
+- ``microlensing``: a blended Paczynski (1986) event peaking at a real epoch, t_E
+  log-uniform in 5-300 d, u0 U(0.01, 1), source flux fraction U(0.1, 1) (physical amplitude);
+- ``outburst``: one to three fast-rise exponential-decay bursts at real epochs (rise
+  0.1-20 d, decay 1-20 times longer);
+- ``dip``: one flat-bottomed fading centred on a real epoch (width 0.5 d to T / 5);
+- ``trend``: a linear or quadratic drift over the whole window.
+
+All but microlensing are scaled to the periodic curves' amplitude distribution.
 
 Each curve carries a ``train_fold_period``: the true period for periodic curves; for aperiodic ones
 the best generalised Lomb-Scargle period (``aperiodic_fold="gls"``, what the verifier sees in
@@ -56,8 +67,9 @@ from vsbatch.period_backends import search_periods
 from vsbatch.represent.nnfap import light_curves_from_table
 
 PERIODIC_TYPES = (1, 2, 3, 4, 5)
-APERIODIC_KINDS = ("shuffled", "inflated", "stochastic")
+APERIODIC_KINDS = ("shuffled", "inflated", "stochastic", "microlensing", "outburst", "dip", "trend")
 PAPER_APERIODIC_KINDS = ("shuffled", "inflated")
+ASTROPHYSICAL_KINDS = ("stochastic", "microlensing", "outburst", "dip", "trend")
 MIN_PERIOD = 0.1  # days (the paper's lower bound)
 MIN_NONVARIABLE_POOL = 20  # fewer real |Stetson J| < 0.1 stars: synthesise constant stars
 STETSON_NONVARIABLE = 0.1
@@ -279,28 +291,135 @@ def _inflated(tpl: _Templates, rng: np.random.Generator, cfg: dict) -> _Curve:
     )
 
 
-def _stochastic(tpl: _Templates, rng: np.random.Generator, cfg: dict) -> _Curve:
-    """Red noise: a damped random walk (Ornstein-Uhlenbeck) sampled exactly at real epochs."""
+@dataclass(frozen=True)
+class _Cadence:
+    """A real cadence window to inject into: its epochs, base magnitude and typical error."""
+
+    index: int  # template light curve
+    time: np.ndarray
+    base: float  # median magnitude of the real window
+    sigma: float  # median real error at that magnitude
+    lookup: ErrorLookup
+
+
+def _cadence(tpl: _Templates, rng: np.random.Generator, cfg: dict) -> _Cadence:
     i = int(rng.integers(tpl.lcs.n_segments))
     t_all, m_all, _ = tpl.lcs.segment(i)
     w = _window(t_all, cfg["max_epochs"], rng)
-    t = t_all[w].copy()
     lookup = tpl.lookups[tpl.bands[i]]
     base = float(np.median(m_all[w]))
-    tau = float(np.exp(rng.uniform(np.log(1.0), np.log(max(np.ptp(t), 1.01)))))
+    sigma = float(np.median(lookup.err[lookup.neighbours(np.array([base]), cfg["k"])[0]]))
+    return _Cadence(i, t_all[w].copy(), base, sigma, lookup)
+
+
+def _amplitude(cad: _Cadence, rng: np.random.Generator, cfg: dict) -> float:
+    """Peak-to-peak amplitude drawn like the periodic curves': snr x the typical error."""
+    return float(np.exp(rng.uniform(*np.log(cfg["snr_range"])))) * cad.sigma
+
+
+def _observed(
+    tpl: _Templates, cad: _Cadence, truth: np.ndarray, kind: str, rng: np.random.Generator,
+    cfg: dict,
+) -> _Curve:  # fmt: skip
+    """The noise-free ``truth`` observed on the cadence: looked-up errors, scatter by them."""
+    err = cad.lookup.draw(truth, rng, k=cfg["k"], mode=cfg["error_draw"])
+    amplitude = float(np.ptp(truth))
+    return _Curve(cad.time, truth + rng.normal(0.0, err), err, tpl.bands[cad.index],
+                  tpl.ids[cad.index], kind, np.nan, amplitude,
+                  amplitude / float(np.median(err)))  # fmt: skip
+
+
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(np.exp(rng.uniform(np.log(lo), np.log(max(hi, lo * 1.01)))))
+
+
+def _stochastic(tpl: _Templates, rng: np.random.Generator, cfg: dict) -> _Curve:
+    """Red noise: a damped random walk (Ornstein-Uhlenbeck) sampled exactly at real epochs."""
+    cad = _cadence(tpl, rng, cfg)
+    t = cad.time
+    tau = _log_uniform(rng, 1.0, float(np.ptp(t)))
     decay = np.exp(-np.diff(t) / tau)
     x = np.empty(t.size)
     x[0] = rng.normal()
     kicks = rng.normal(size=t.size - 1) * np.sqrt(1.0 - decay**2)
     for j in range(1, t.size):
         x[j] = x[j - 1] * decay[j - 1] + kicks[j - 1]
-    sigma = float(np.median(lookup.err[lookup.neighbours(np.array([base]), cfg["k"])[0]]))
-    amplitude = float(np.exp(rng.uniform(*np.log(cfg["snr_range"])))) * sigma
     q1, q99 = np.percentile(x, [1.0, 99.0])
-    truth = base + (x - np.median(x)) * (amplitude / (q99 - q1) if q99 > q1 else 0.0)
-    err = lookup.draw(truth, rng, k=cfg["k"], mode=cfg["error_draw"])
-    return _Curve(t, truth + rng.normal(0.0, err), err, tpl.bands[i], tpl.ids[i], "stochastic",
-                  np.nan, amplitude, amplitude / float(np.median(err)))  # fmt: skip
+    scale = _amplitude(cad, rng, cfg) / (q99 - q1) if q99 > q1 else 0.0
+    return _observed(tpl, cad, cad.base + (x - np.median(x)) * scale, "stochastic", rng, cfg)
+
+
+def paczynski_magnification(u: np.ndarray) -> np.ndarray:
+    """Point-source point-lens magnification ``(u^2 + 2) / (u sqrt(u^2 + 4))`` (Paczynski 1986)."""
+    return (u**2 + 2.0) / (u * np.sqrt(u**2 + 4.0))
+
+
+def microlensing_mag(
+    t: np.ndarray, base: float, t0: float, t_e: float, u0: float, blend: float
+) -> np.ndarray:
+    """A blended single-lens event: ``base - 2.5 log10(fs A(u) + 1 - fs)``, ``fs = blend`` the
+    lensed star's share of the baseline flux, ``u = sqrt(u0^2 + ((t - t0) / t_E)^2)``."""
+    u = np.sqrt(u0**2 + ((t - t0) / t_e) ** 2)
+    return base - 2.5 * np.log10(blend * paczynski_magnification(u) + 1.0 - blend)
+
+
+def _microlensing(tpl: _Templates, rng: np.random.Generator, cfg: dict) -> _Curve:
+    """A microlensing event peaking at a real epoch: t_E log-uniform 5-300 d (OGLE bulge events
+    are 5-100 d, median ~25 d), u0 U(0.01, 1), blending fs U(0.1, 1); physical amplitude."""
+    cad = _cadence(tpl, rng, cfg)
+    t0 = float(cad.time[rng.integers(cad.time.size)])
+    t_e = _log_uniform(rng, 5.0, 300.0)
+    truth = microlensing_mag(cad.time, cad.base, t0, t_e, rng.uniform(0.01, 1.0),
+                             rng.uniform(0.1, 1.0))  # fmt: skip
+    return _observed(tpl, cad, truth, "microlensing", rng, cfg)
+
+
+def outburst_shape(t: np.ndarray, t0: float, rise: float, decay: float) -> np.ndarray:
+    """Flux of a fast-rise exponential-decay burst, peak 1 at ``t0``: ``exp((t - t0) / rise)``
+    before, ``exp(-(t - t0) / decay)`` after."""
+    dt = t - t0
+    return np.where(
+        dt < 0.0, np.exp(np.minimum(dt, 0.0) / rise), np.exp(-np.maximum(dt, 0) / decay)
+    )
+
+
+def _outburst(tpl: _Templates, rng: np.random.Generator, cfg: dict) -> _Curve:
+    """One to three bursts (supernova, nova, dwarf nova, flare) at random real epochs: rise
+    log-uniform 0.1-20 d, decay 1-20 times longer; brightening by the periodic amplitudes."""
+    cad = _cadence(tpl, rng, cfg)
+    flux = np.zeros(cad.time.size)
+    for _ in range(int(rng.integers(1, 4))):
+        rise = _log_uniform(rng, 0.1, 20.0)
+        t0 = float(cad.time[rng.integers(cad.time.size)])
+        flux += rng.uniform(0.3, 1.0) * outburst_shape(
+            cad.time, t0, rise, rise * _log_uniform(rng, 1.0, 20.0)
+        )
+    truth = cad.base - _amplitude(cad, rng, cfg) * flux / max(float(flux.max()), 1e-12)
+    return _observed(tpl, cad, truth, "outburst", rng, cfg)
+
+
+def _dip(tpl: _Templates, rng: np.random.Generator, cfg: dict) -> _Curve:
+    """One fading (eclipse by a disk, R CrB-like decline, occultation) centred on a real epoch:
+    a flat-bottomed dip ``exp(-(|t - tc| / w)^k)``, k U(2, 6), width log-uniform 0.5 d to
+    a fifth of the baseline."""
+    cad = _cadence(tpl, rng, cfg)
+    tc = float(cad.time[rng.integers(cad.time.size)])
+    width = _log_uniform(rng, 0.5, float(np.ptp(cad.time)) / 5.0)
+    depth = np.exp(-((np.abs(cad.time - tc) / width) ** rng.uniform(2.0, 6.0)))
+    return _observed(tpl, cad, cad.base + _amplitude(cad, rng, cfg) * depth, "dip", rng, cfg)
+
+
+def _trend(tpl: _Templates, rng: np.random.Generator, cfg: dict) -> _Curve:
+    """A slow linear or quadratic drift over the window (``a x + b x^2``, x in [-1, 1]; b = 0
+    for half of them), scaled to the periodic amplitudes."""
+    cad = _cadence(tpl, rng, cfg)
+    mid, half = float(cad.time.mean()), max(float(np.ptp(cad.time)) / 2.0, 1e-9)
+    x = (cad.time - mid) / half
+    a, b = rng.normal(), rng.normal() * (rng.uniform() < 0.5)
+    drift = a * x + b * x**2
+    span = float(np.ptp(drift))
+    truth = cad.base + _amplitude(cad, rng, cfg) * (drift / span if span > 0 else drift)
+    return _observed(tpl, cad, truth, "trend", rng, cfg)
 
 
 def make_nnfap_training_set(
@@ -327,11 +446,11 @@ def make_nnfap_training_set(
     epochs over more than 0.2 d is a template (runs longer than ``max_epochs`` are cut to a
     random contiguous window).
     Periodic curves are split evenly over types 1-5, aperiodic ones over ``aperiodic_kinds``
-    (the paper's shuffled and inflated by default; ``"stochastic"`` adds red noise).
+    (the paper's shuffled and inflated by default; see ``ASTROPHYSICAL_KINDS`` for the rest).
 
     Returns a long vsbatch input table: source_id, time, mag, mag_err, band and, constant per
-    source, label ("periodic"/"aperiodic"), is_periodic (1/0), kind (type1..type5, shuffled,
-    inflated, stochastic), true_period (NaN if aperiodic), train_fold_period, true_amplitude
+    source, label ("periodic"/"aperiodic"), is_periodic (1/0), kind (type1..type5 or an aperiodic
+    kind), true_period (NaN if aperiodic), train_fold_period, true_amplitude
     (injected peak-to-peak, mag), snr (amplitude / median error), template_id. The same
     arguments give the same table.
     """
@@ -389,11 +508,12 @@ def _draw_curve(tpl: _Templates, kind: str | int, rng: np.random.Generator, cfg:
     """One synthetic curve of ``kind``: a periodic type (int) or an aperiodic kind (str)."""
     if isinstance(kind, int):
         return _periodic(tpl, int(rng.integers(tpl.lcs.n_segments)), kind, rng, cfg)
-    if kind == "shuffled":
-        return _shuffled(tpl, rng, cfg)
-    if kind == "inflated":
-        return _inflated(tpl, rng, cfg)
-    return _stochastic(tpl, rng, cfg)
+    return _APERIODIC[kind](tpl, rng, cfg)
+
+
+_APERIODIC = {"shuffled": _shuffled, "inflated": _inflated, "stochastic": _stochastic,
+              "microlensing": _microlensing, "outburst": _outburst, "dip": _dip,
+              "trend": _trend}  # fmt: skip
 
 
 def _fold_periods(

@@ -40,7 +40,7 @@ from vsbatch.config import RunConfig
 from vsbatch.errors import UsageError
 from vsbatch.failures import FailureLog
 from vsbatch.kernels.status import KernelStatus
-from vsbatch.models.artifacts import Artifact, save_artifact, table_fingerprint
+from vsbatch.models.artifacts import Artifact, load_artifact, save_artifact, table_fingerprint
 from vsbatch.models.batching import count_parameters, outputs_in_batches, resolve_device
 from vsbatch.models.nnfap import NnfapModel
 from vsbatch.represent.nnfap import (
@@ -84,6 +84,7 @@ class NnfapTrainingConfig:
     fold_column: str = "train_fold_period"
     label_column: str = "label"
     ranks: int = 1
+    init: str | None = None  # an NN-FAP artifact (name or folder) to start from: fine-tuning
 
     @property
     def representation_args(self) -> dict:
@@ -253,6 +254,8 @@ def _fit_rank(
         shifted = cfg.phase_shifts > 0
         train = [_rows(g, _selector(train_curves, shifted)) for g in groups]
         model = NnfapModel(len(CHANNELS), cfg.hidden, cfg.layers, cfg.dropout)
+        if cfg.init:
+            model.load_state_dict(load_artifact(cfg.init, device="cpu").model.state_dict())
         result = fit(
             model, train, validation,
             loss_fn=nn.BCEWithLogitsLoss(),
@@ -281,6 +284,7 @@ def train_nnfap(
     learning_rate: float = 1e-3,
     phase_shifts: int = 10,
     label_column: str = "label",
+    init: str | None = None,
     device: str = "auto",
     workers: int = 1,
     ranks: int | None = None,
@@ -303,13 +307,14 @@ def train_nnfap(
     default; ``run_config`` sets partitioning) into ``shard_dir`` (a temporary folder by default).
     ``workers > 1`` trains data-parallel on that many Dask workers (``cluster`` must provide
     them); ``ranks`` alone splits the shards the same way in one process. ``representation``
-    may override ``err_cut``, ``err_cut_k``, ``min_points``, ``padding``.
+    may override ``err_cut``, ``err_cut_k``, ``min_points``, ``padding``. ``init`` starts from
+    the weights of an NN-FAP artifact of the same architecture (fine-tuning on a new set).
     """
     world = max(1, int(workers))
     cfg = NnfapTrainingConfig(
         seed=seed, epochs=epochs, batch_size=batch_size, hidden=hidden, layers=layers,
         learning_rate=learning_rate, val_fraction=val_fraction, phase_shifts=phase_shifts,
-        min_delta=min_delta, patience=patience, label_column=label_column,
+        min_delta=min_delta, patience=patience, label_column=label_column, init=init,
         ranks=max(world, int(ranks or 1)), **representation,  # type: ignore[arg-type]
     )  # fmt: skip
     if world > 1 and cfg.ranks != world:
@@ -337,7 +342,11 @@ def train_nnfap(
         command=command or " ".join(shlex.quote(a) for a in sys.argv),
         metrics=_validation_metrics(model, split.validation, fitted),
         training_curve=fitted.curve,
-        extra={**_card_extra(model, cfg, str(dev), world), **(card_extra or {})},
+        extra={
+            **_card_extra(model, cfg, str(dev), world),
+            **(card_extra or {}),
+            **({"initial_weights": load_artifact(init).version_tag} if init else {}),
+        },
     )
 
 
@@ -482,7 +491,8 @@ def train_nnfap_request(request: TrainRequest) -> Artifact:
 
     p = request.param
     known = {"hidden", "layers", "learning_rate", "phase_shifts", "patience", "val_fraction",
-             "err_cut", "err_cut_k", "min_points", "padding", "partition_epochs"}  # fmt: skip
+             "err_cut", "err_cut_k", "min_points", "padding", "partition_epochs",
+             "init"}  # fmt: skip
     unknown = set(request.params) - known
     if unknown:
         raise UsageError(f"unknown nnfap settings {sorted(unknown)}; known: {sorted(known)}")
@@ -504,7 +514,8 @@ def train_nnfap_request(request: TrainRequest) -> Artifact:
         hidden=p("hidden", 64, int), layers=p("layers", 2, int),
         learning_rate=p("learning_rate", 1e-3, float), phase_shifts=p("phase_shifts", 10, int),
         patience=p("patience", 4, int), val_fraction=p("val_fraction", 0.2, float),
-        label_column=request.label_column, device=request.device, workers=workers,
+        label_column=request.label_column, init=p("init", None, str), device=request.device,
+        workers=workers,
         cluster=spec, run_config=run_config, name=request.name, command=request.command,
         **rep,
     )  # fmt: skip
