@@ -65,9 +65,11 @@ def test_an_absurd_input_period_fails_its_light_curve_not_the_machine(
     bad = ids[0]
     period = [1e-7 if s == bad else 0.5 for s in ids]
     src = tmp_path / "in.parquet"
-    pq.write_table(table.append_column("period", pa.array(period)), src)
+    table = table.append_column("period", pa.array(period))
+    pq.write_table(table.append_column("type", pa.array(["RRab"] * len(ids))), src)
     out = tmp_path / "cat"
-    stages = ("--stages", "stats,fourier,freqanalysis", "--fold-period", "catalog")
+    stages = ("--stages", "stats,fourier,freqanalysis", "--fold-period", "catalog",
+              "--type-column", "type")  # typed RR Lyrae: analysed whatever their period
     code, _, err = run_cli(capsys, "run", src, "-o", out, "--no-cluster", *stages)
     assert code == 0, err
     fails = open_catalog(out).failures().to_pandas()

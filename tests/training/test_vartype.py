@@ -30,6 +30,7 @@ from vsbatch.training.vartype import (
     SPLIT,
     VartypeConfig,
     fit_calibrated,
+    fit_temperature,
     load_features,
     raw_scores,
 )
@@ -94,16 +95,31 @@ class _Evil:
         return (Path.touch, (Path(self.path),))
 
 
-def test_calibration_reduces_ece(eros_catalog: Path):
+def test_calibration_reduces_ece() -> None:
+    """Over-confident scores (true logits x 3, labels drawn from the true probabilities):
+    the fitted temperature undoes the factor and removes most of the calibration error."""
+    rng = np.random.default_rng(5)
+    logits = rng.normal(0.0, 1.5, size=(4000, 4))
+    truth = softmax(logits, 1.0)
+    y = np.array([rng.choice(4, p=p) for p in truth])
+    scores = 3.0 * logits
+    t = fit_temperature(scores, y)
+    assert 2.5 < t < 3.5
+    before = expected_calibration_error(y, softmax(scores, 1.0))
+    after = expected_calibration_error(y, softmax(scores, t))
+    assert after < 0.5 * before and after < 0.03
+
+
+def test_fit_calibrated_reports_the_ece_of_its_own_validation_scores(eros_catalog: Path):
     data = load_features(str(eros_catalog), BAND_ROLES, "label", {})
     names = sorted(set(data.labels))
     y = np.searchsorted(names, data.labels)
     split = stratified_split(y, SPLIT, 0)
     tr, va = np.flatnonzero(split == 0), np.flatnonzero(split == 1)
     fitted = fit_calibrated(data.x, y, tr, va, len(names), VartypeConfig(min_leaf=3))
-    assert fitted.ece_after < fitted.ece_before
     s = raw_scores(fitted.booster, data.x[va])
     assert expected_calibration_error(y[va], softmax(s, fitted.temperature)) == fitted.ece_after
+    assert expected_calibration_error(y[va], softmax(s, 1.0)) == fitted.ece_before
 
 
 def test_evaluate_reports_the_random_forest_baseline(tiny_vartype: Path, eros_catalog, tmp_path):
