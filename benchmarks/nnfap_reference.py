@@ -1,7 +1,7 @@
 """The NN-FAP reference recipe: training table, real and synthetic evaluation.
 
 The shipped artifact ``vsbatch/models/reference/nnfap`` (v1) was made with OGLE bulge RRab
-cadences in place of MACHO and the paper's negatives only (git history before issue 18);
+cadences in place of MACHO and the paper's negatives only (see the git history of this file);
 this recipe with the new negatives made the v2 model of ``docs/nnfap.md``, which is not
 shipped (it calls real RR Lyrae aperiodic too often).
 

@@ -4,7 +4,7 @@ For each set: a seeded sample of sources is run through ``vsbatch.run`` (stages 
 period, fourier, freqanalysis; no cluster) and the rows with a period longer than their time
 span, or a Fourier amplitude beyond the observed magnitude range, are counted, with the
 ``period_quality`` labels and ``fa_class`` / ``fa_skipped`` where the code has them (so the
-same script measures an older checkout). Plus the 999-d linear trend of issue 18.
+same script measures an older checkout). Plus a 999-d linear trend.
 
     python -m benchmarks.period_quality [--sources 40] [--json]
 """

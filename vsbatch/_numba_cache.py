@@ -2,7 +2,7 @@
 
 Why: Numba's own default (``cache=True``) writes next to the source, in ``__pycache__`` of the
 installed package; a read-only install falls back to a per-user folder, and a re-install or a
-second environment compiles everything again (36-122 s for the sample, issue 23). One folder per
+second environment compiles everything again (36-122 s for the sample). One folder per
 user (``$XDG_CACHE_HOME/vsbatch/numba``, else ``~/.cache/vsbatch/numba``) keeps them in one
 place that survives a rebuilt working tree and is cleared with one ``rm -r``; Numba keys each
 entry by the source file's path and time stamp and the machine's CPU, so installs and machines

@@ -38,7 +38,7 @@ KINDS: dict[str, ModelKind] = {
         "CNN-LSTM on the 360-point curve rebuilt from catalog Fourier parameters"
     ),
     "vartype": ModelKind(
-        "LightGBM type classifier on catalog columns by band role, calibrated (issue 17)"
+        "LightGBM type classifier on catalog columns by band role, calibrated"
     ),
     "blazhko": ModelKind(
         "ResNet-34 Blazhko identification of RRab on phased images (Jiang et al. 2025)",
