@@ -12,7 +12,9 @@ import pytest
 
 from tests.conftest import FIXTURES
 from tests.helpers import run_cli
+from vsbatch.errors import InputError
 from vsbatch.io.catalog import open_catalog
+from vsbatch.io.inputs import open_input
 from vsbatch.query import query
 
 STATS = ("--no-cluster", "--stages", "stats")
@@ -116,3 +118,11 @@ def test_an_unreachable_url_is_an_input_error(capsys, tmp_path: Path, monkeypatc
     url = "s3://bucket/lc.parquet?endpoint_override=127.0.0.1:9&scheme=http&region=us-east-1"
     code, _, err = run_cli(capsys, "run", url, "-o", tmp_path / "cat", *STATS)
     assert code == 2 and "cannot reach the input" in err and "internal error" not in err, err
+
+
+def test_a_csv_given_to_run_says_how_to_convert_it(tmp_path: Path) -> None:
+    """`vsbatch run x.csv` once said only "Parquet magic bytes not found"."""
+    csv = tmp_path / "stars.csv"
+    csv.write_text("source_id,time,mag,mag_err\na,1.0,12.0,0.01\n")
+    with pytest.raises(InputError, match=r"stars\.csv: cannot read as Parquet .*vsbatch ingest"):
+        open_input(str(csv))

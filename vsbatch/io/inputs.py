@@ -154,12 +154,18 @@ def _list_files(fs: pafs.FileSystem, paths: list[str]) -> tuple[list[str], list[
     return files, odd
 
 
+TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".dat", ".lc", ".csv.gz", ".tsv.gz")
+
+
 def _file_schema(fs: pafs.FileSystem, path: str) -> pa.Schema:
     try:
         with fs.open_input_file(path) as fh:
             return pq.ParquetFile(fh).schema_arrow
     except (OSError, pa.ArrowException) as exc:  # unreadable, not Parquet, or corrupt
-        raise InputError(f"{path}: cannot read as Parquet ({exc})") from exc
+        hint = ""
+        if path.lower().endswith(TEXT_SUFFIXES):
+            hint = "; for CSV or text light curves convert first: vsbatch ingest FILE -o X.parquet"
+        raise InputError(f"{path}: cannot read as Parquet ({exc}){hint}") from exc
 
 
 def _canonical_type(arrow_type: pa.DataType) -> pa.DataType:
