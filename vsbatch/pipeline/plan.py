@@ -170,7 +170,8 @@ def plan_light_curves(
     previous: Manifest | None,
     keep_going: bool,
 ) -> RunPlan:
-    """Pass 1: validate and count every unit, then fix partitions and carried columns.
+    """Pass 1: validate and count every unit, then fix partitions and carried columns
+    (UsageError when ``--type-column`` is not constant per source, so not carried).
 
     With ``previous`` (``--update``) its partitions are kept, split only where too costly.
     """
@@ -185,6 +186,11 @@ def plan_light_curves(
         log.warning("input fields ignored: %s", ", ".join(spec.ignored_fields))
     carried_in = [c for c in spec.extra_columns if c not in varying]
     carried = [spec.output_name(c) for c in carried_in]
+    if config.type_column is not None and config.type_column not in carried:
+        raise UsageError(
+            f"{spec.source}: --type-column {config.type_column!r} varies within a "
+            "source, so it is not carried as a per-source column"
+        )
     if previous is not None and previous.carried_columns != carried:
         log.info("--update: the carried input columns changed (%s -> %s): every partition is "
                  "recomputed", previous.carried_columns, carried)  # fmt: skip

@@ -24,12 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vsbatch.cluster import ClusterSpec, Runner, open_runner
+from vsbatch.cluster import ClusterSpec, open_runner
 from vsbatch.config import RunConfig
 from vsbatch.errors import UsageError
 from vsbatch.io.catalog import (
     Catalog,
-    Manifest,
     check_output_state,
     open_catalog,
     output_lock,
@@ -43,7 +42,6 @@ from vsbatch.pipeline.commit import collect_failures, commit_plan, storage_error
 from vsbatch.pipeline.partitions import process, shuffle
 from vsbatch.pipeline.plan import (
     SHUFFLE_DONE,
-    RunPlan,
     check_resumable,
     load_plan,
     plan_light_curves,
@@ -51,7 +49,7 @@ from vsbatch.pipeline.plan import (
     write_plan,
 )
 from vsbatch.schema import STAGING_DIR
-from vsbatch.stages.models import ModelRef, resolve_models
+from vsbatch.stages.models import resolve_models
 
 log = logging.getLogger("vsbatch")
 
@@ -137,8 +135,8 @@ def run(
                 if runner.dashboard_link:
                     log.info("dashboard: %s", runner.dashboard_link)
                 if plan is None:
-                    plan = _checked_plan(runner, spec, skipped, config, models,
-                                         previous if update else None, keep_going)  # fmt: skip
+                    plan = plan_light_curves(runner, spec, skipped, config, models,
+                                             previous if update else None, keep_going)  # fmt: skip
                     write_plan(plan, staging_root / plan.run_id)
                 staging = staging_root / plan.run_id
                 spec = replace(spec, extra_columns=tuple(plan.carried_input_names))
@@ -187,25 +185,6 @@ def _open_light_curves(
             f"(per-source columns: {', '.join(per_source) or 'none'})"
         )
     return spec, skipped
-
-
-def _checked_plan(
-    runner: Runner,
-    spec: InputSpec,
-    skipped: list[tuple[str, str]],
-    config: RunConfig,
-    models: list[ModelRef],
-    previous: Manifest | None,
-    keep_going: bool,
-) -> RunPlan:
-    """Pass 1's plan; UsageError if ``--type-column`` turned out not constant per source."""
-    plan = plan_light_curves(runner, spec, skipped, config, models, previous, keep_going)
-    if config.type_column is not None and config.type_column not in plan.carried:
-        raise UsageError(
-            f"{spec.source}: --type-column {config.type_column!r} varies within a "
-            "source, so it is not carried as a per-source column"
-        )
-    return plan
 
 
 def _summary_of(catalog: Catalog, started: float, computed: int) -> RunSummary:
